@@ -1,0 +1,206 @@
+"""Command line: ask, chat, check, eval, serve, reminders, stats: the same engine as every channel."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from bot.config import ROOT, Settings, load_settings
+from bot.engine import Engine, load_engine
+from bot.types import Incoming
+from bot.yamlcheck import KnowledgeError
+
+ANSWER_LIMIT = 800  # an eval answer longer than this is a wall of text, not an answer
+
+
+def parse_now(value: str | None, settings: Settings) -> datetime | None:
+    """An ISO-8601 time; a naive one is taken as the bot's time zone."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--now: not an ISO-8601 time: {value!r}") from exc
+    return when if when.tzinfo else when.replace(tzinfo=settings.zone)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        knowledge_dir=Path(args.knowledge) if args.knowledge else None,
+        intents_file=Path(args.intents) if args.intents else None,
+        db=Path(args.db) if getattr(args, "db", None) else None,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _engine(settings: Settings) -> Engine:
+    return load_engine(settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.db.parent / "cache")
+
+
+def _now(args: argparse.Namespace, settings: Settings) -> datetime:
+    return parse_now(args.now, settings) or datetime.now(settings.zone)
+
+
+def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+    """One question (or one a line with --jsonl), loading everything once."""
+    settings = _settings(args)
+    engine = _engine(settings)
+    now = _now(args, settings)
+    if args.jsonl:
+        for line in sys.stdin:
+            question = line.rstrip("\n")
+            if not question.strip():
+                continue
+            reply = engine.answer(Incoming(question, "cli"), now)
+            out.write(json.dumps(reply.to_dict(question), ensure_ascii=False) + "\n")
+            out.flush()
+        return 0
+    question = " ".join(args.question)
+    reply = engine.answer(Incoming(question, "cli"), now)
+    if args.json:
+        out.write(json.dumps(reply.to_dict(question), ensure_ascii=False) + "\n")
+    else:
+        out.write(reply.text + "\n")
+        if reply.suggestions:
+            out.write("\n您还可以问：" + " / ".join(reply.suggestions) + "\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    """A REPL for staff trying questions out."""
+    settings = _settings(args)
+    engine = _engine(settings)
+    out.write(engine.intent_reply("help") + "\n（输入 exit 或按 Ctrl-D 退出）\n")
+    while True:
+        try:
+            question = input("你> ")
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n")
+            return 0
+        if question.strip() in ("exit", "quit", "退出"):
+            return 0
+        if not question.strip():
+            continue
+        reply = engine.answer(Incoming(question, "cli"), _now(args, settings))
+        out.write(f"机器人> {reply.text}\n")
+        if reply.suggestions:
+            out.write("  您还可以问：" + " / ".join(reply.suggestions) + "\n")
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Validate knowledge and intents; exit 1 with every problem."""
+    settings = _settings(args)
+    try:
+        engine = _engine(settings)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    counts = engine.counts()
+    out.write(
+        f"ok: {counts['documents']} document(s), {counts['units']} units, {counts['deadlines']} deadline(s), "
+        f"{counts['projects']} table row(s); version {engine.version}\n"
+    )
+    return 0
+
+
+def evaluate(engine: Engine, cases: list[dict], now: datetime) -> tuple[int, list[str]]:
+    """Score a question set: every expect group present, no forbid, fallback cases fall back."""
+    passed = 0
+    failures: list[str] = []
+    for case in cases:
+        question = str(case.get("q", ""))
+        reply = engine.answer(Incoming(question, "cli"), now)
+        problems = []
+        if case.get("fallback"):
+            if not reply.fallback:
+                problems.append("should fall back")
+        else:
+            if reply.fallback:
+                problems.append("fell back")
+            for group in case.get("expect", []) or []:
+                if not any(alt in reply.text for alt in str(group).split("|")):
+                    problems.append(f"missing {group!r}")
+        for bad in case.get("forbid", []) or []:
+            if str(bad) in reply.text:
+                problems.append(f"contains forbidden {bad!r}")
+        if len(reply.text) > ANSWER_LIMIT:
+            problems.append(f"answer has {len(reply.text)} characters (limit {ANSWER_LIMIT})")
+        if problems:
+            top = reply.sources[0].id if reply.sources else "-"
+            snippet = reply.text.replace("\n", " ")[:80]
+            failures.append(f"FAIL {question!r}: {'; '.join(problems)} [intent={reply.intent} top={top}] {snippet}")
+        else:
+            passed += 1
+    return passed, failures
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    """Print failures and the pass rate; exit 1 below --min."""
+    settings = _settings(args)
+    engine = _engine(settings)
+    try:
+        cases = yaml.safe_load(Path(args.file).read_text(encoding="utf-8")) or []
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    passed, failures = evaluate(engine, cases, _now(args, settings))
+    for line in failures:
+        out.write(line + "\n")
+    rate = passed / len(cases) if cases else 0.0
+    out.write(f"{passed}/{len(cases)} passed ({rate:.1%})\n")
+    return 0 if rate >= args.min else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands share --now, --knowledge and --intents."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--now", help="answer as if it were this ISO-8601 time (default: now)")
+    common.add_argument("--knowledge", help=f"knowledge folder (default {ROOT / 'knowledge'})")
+    common.add_argument("--intents", help=f"intents file (default {ROOT / 'intents.yaml'})")
+    common.add_argument("--db", help="SQLite file (default data/bot.sqlite3 or BOT_DB)")
+    parser = argparse.ArgumentParser(prog="run_bot.py", description="质量月问答机器人")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", parents=[common], help="answer one question")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--jsonl", action="store_true", help="read questions from stdin, one JSON object a line")
+    ask.set_defaults(func=cmd_ask)
+    sub.add_parser("chat", parents=[common], help="interactive chat in the terminal").set_defaults(func=cmd_chat)
+    sub.add_parser("check", parents=[common], help="validate knowledge and intents").set_defaults(func=cmd_check)
+    ev = sub.add_parser("eval", parents=[common], help="score a question set")
+    ev.add_argument("file")
+    ev.add_argument("--min", type=float, default=0.0, help="exit 1 below this pass rate (0-1)")
+    ev.set_defaults(func=cmd_eval)
+    try:
+        from bot import app
+    except ImportError:  # pragma: no cover - the server needs aiohttp, which is a hard dependency
+        app = None
+    if app is not None:
+        app.add_commands(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of run_bot.py."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "ask" and not args.jsonl and not args.question:
+        parser.error("ask needs a question (or --jsonl)")
+    try:
+        return int(args.func(args, sys.stdout) or 0)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+        return 2

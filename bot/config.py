@@ -1,0 +1,73 @@
+"""Settings from environment variables, read in a function so tests can pass their own."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable; each channel switches on when its settings are present."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: Path = ROOT / "data" / "bot.sqlite3"
+    tz: str = "Asia/Shanghai"
+    knowledge_dir: Path = ROOT / "knowledge"
+    intents_file: Path = ROOT / "intents.yaml"
+    telegram_token: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+    wechat_token: str = ""
+    wechat_appid: str = ""
+    wechat_aes_key: str = ""
+    wechat_api_url: str = "https://api.weixin.qq.com"
+    wechat_secret: str = ""
+    wecom_corpid: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    admins: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone deadlines and reminders are counted in."""
+        return ZoneInfo(self.tz)
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from BOT_* variables; keyword overrides (CLI flags) win."""
+    env = os.environ if env is None else env
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    values: dict[str, object] = {
+        "host": get("BOT_HOST", "127.0.0.1"),
+        "port": int(get("BOT_PORT", "8080") or 8080),
+        "db": Path(get("BOT_DB") or ROOT / "data" / "bot.sqlite3"),
+        "tz": get("BOT_TZ", "Asia/Shanghai") or "Asia/Shanghai",
+        "knowledge_dir": Path(get("BOT_KNOWLEDGE") or ROOT / "knowledge"),
+        "intents_file": Path(get("BOT_INTENTS") or ROOT / "intents.yaml"),
+        "telegram_token": get("BOT_TELEGRAM_TOKEN"),
+        "telegram_api_url": get("BOT_TELEGRAM_API_URL") or "https://api.telegram.org/bot",
+        "telegram_webhook_url": get("BOT_TELEGRAM_WEBHOOK_URL"),
+        "telegram_webhook_secret": get("BOT_TELEGRAM_WEBHOOK_SECRET"),
+        "wechat_token": get("BOT_WECHAT_TOKEN"),
+        "wechat_appid": get("BOT_WECHAT_APPID"),
+        "wechat_aes_key": get("BOT_WECHAT_AES_KEY"),
+        "wechat_api_url": get("BOT_WECHAT_API_URL") or "https://api.weixin.qq.com",
+        "wechat_secret": get("BOT_WECHAT_SECRET"),
+        "wecom_corpid": get("BOT_WECOM_CORPID"),
+        "wecom_token": get("BOT_WECOM_TOKEN"),
+        "wecom_aes_key": get("BOT_WECOM_AES_KEY"),
+        "admins": frozenset(a.strip() for a in get("BOT_ADMINS").split(",") if a.strip()),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]

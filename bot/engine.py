@@ -1,0 +1,431 @@
+"""answer(): from a question to a quoted, sourced reply, or a plain "I don't know"."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.index import Analysis, Entity, Index
+from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
+from bot.types import DeadlineInfo, Incoming, Reply, Source
+
+THRESHOLD = 0.34  # below this the best match is a guess: say so instead
+ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
+OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
+MAIN_LIMIT = 600  # characters of the main answer; suggestions and source come on top
+QUOTE_LIMIT = 320
+MAX_SUGGESTIONS = 3
+ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
+_SENTENCE_END = re.compile(r"(?<=[。；！？])")
+_YEAR = re.compile(r"(20\d\d)")
+_RELATIVE_YEARS = {"今年": 0, "本年": 0, "去年": -1, "上年": -1, "前年": -2}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, **values: object) -> str:
+    """Format a staff-written template; an unknown placeholder renders empty instead of crashing."""
+    try:
+        return string.Formatter().vformat(template, (), _Blank(values))
+    except (ValueError, IndexError):
+        return template
+
+
+def cn_date(d: date) -> str:
+    """2021年9月30日: how the notices write dates."""
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+class Engine:
+    """Answers questions from one knowledge snapshot; `swap` replaces it atomically."""
+
+    def __init__(self, knowledge: Knowledge, zone: ZoneInfo | None = None, cache_dir: Path | None = None) -> None:
+        self.zone = zone or ZoneInfo("Asia/Shanghai")
+        self.cache_dir = cache_dir
+        self._index = Index(knowledge, cache_dir)
+
+    # -- snapshot -----------------------------------------------------------------------------
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """The snapshot answers come from right now."""
+        return self._index.knowledge
+
+    @property
+    def index(self) -> Index:
+        """The retrieval index of the current snapshot."""
+        return self._index
+
+    @property
+    def version(self) -> str:
+        """Content hash of the loaded YAML, shown by /healthz and after a reload."""
+        return self._index.knowledge.version
+
+    def swap(self, knowledge: Knowledge) -> None:
+        """Build the new index fully, then replace the old one in one assignment."""
+        self._index = Index(knowledge, self.cache_dir)
+
+    def counts(self) -> dict[str, int]:
+        """Sizes of the snapshot, for health checks and staff."""
+        k = self.knowledge
+        rows = sum(len(u.table.rows) for u in k.units.values() if u.table)
+        return {
+            "documents": len(k.documents),
+            "units": len(k.units),
+            "deadlines": len(k.deadlines()),
+            "projects": rows,
+        }
+
+    # -- small helpers adapters use -----------------------------------------------------------
+
+    def menu_question(self, key: str) -> str | None:
+        """The question behind a WeChat menu key or a Telegram command."""
+        return self.knowledge.menu.get(key)
+
+    def intent_reply(self, name: str) -> str:
+        """A staff-written reply (welcome, help, non_text …) with its placeholders filled."""
+        intent = self.knowledge.intents.get(name)
+        return fill(intent.reply, **self._context()) if intent else ""
+
+    def deadlines(self, now: datetime) -> list[DeadlineInfo]:
+        """Every deadline with its countdown, earliest first."""
+        today = self._today(now)
+        return [self._deadline_info(d, today) for d in self.knowledge.deadlines()]
+
+    def countdown(self, deadline: Deadline, now: datetime) -> str:
+        """还有N天 / 今天截止 / 已于…截止, as the templates word it."""
+        return self._countdown(deadline, self._today(now))
+
+    def render_reminder(self, deadline: Deadline, now: datetime) -> str:
+        """The text of a deadline reminder: what, when, how, to whom, and the contact."""
+        t = self.knowledge.templates
+        today = self._today(now)
+        lines = [
+            fill(t.get("reminder", "【截止提醒】{what}"), what=deadline.what),
+            fill(t["deadline"], date=cn_date(deadline.date), countdown=self._countdown(deadline, today)),
+        ]
+        if deadline.how or deadline.to:
+            lines.append(fill(t.get("reminder_how", "{how}报送{to}"), how=deadline.how, to=deadline.to))
+        contact = self._contact_text(deadline.document)
+        if contact:
+            lines.append(fill(t["contact"], contact=contact))
+        doc = self.knowledge.documents.get(deadline.document)
+        if doc:
+            lines.append(fill(t["source"], title=doc.title, number=doc.number, section=""))
+        return "\n".join(line for line in lines if line)
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def answer(self, incoming: Incoming, now: datetime) -> Reply:
+        """The whole pipeline for one message; never raises on odd text."""
+        index = self._index  # one snapshot for the whole answer, even if a reload swaps meanwhile
+        k = index.knowledge
+        text = incoming.text[:2000]
+        analysis = index.analyze(text)
+        if not analysis.normalized:
+            return self._fallback(index, analysis, now, empty=True)
+        doc, explicit = self._document_for(analysis.normalized, now)
+        results = index.search(analysis)
+        ranked = self._resolve(index, results, doc, explicit, analysis.entities)
+        if not ranked:
+            return self._fallback(index, analysis, now)
+        target, score = ranked[0]
+        outside = max((s for t, s in ranked if self._is_out_of_scope(k, t)), default=0.0)
+        if self._is_out_of_scope(k, target) or score < THRESHOLD or score - outside < OUT_OF_SCOPE_MARGIN:
+            return self._fallback(index, analysis, now, top=(target, score))
+        if target.startswith("intent:") and k.intents[target[7:]].action and score < ACTION_THRESHOLD:
+            return self._fallback(index, analysis, now, top=(target, score))
+        if target.startswith("intent:"):
+            intent = k.intents[target[7:]]
+            return Reply(
+                text=fill(intent.reply, **self._context()),
+                intent=intent.name,
+                action=intent.action,
+                suggestions=self._suggestions(k, ranked, None),
+            )
+        unit = k.units[target[5:]]
+        return self._compose(index, unit, score, analysis, now, ranked, several=len(k.documents) > 1)
+
+    def _is_out_of_scope(self, k: Knowledge, target: str) -> bool:
+        return target.startswith("intent:") and k.intents[target[7:]].fallback
+
+    def _document_for(self, normalized: str, now: datetime) -> tuple[Document, bool]:
+        """The document a question is about: named by year or number, else the latest campaign."""
+        docs = self.knowledge.documents
+        latest = self.knowledge.latest_document()
+        if len(docs) == 1:
+            return latest, False
+        for doc in docs.values():
+            number = re.sub(r"\s", "", doc.number)
+            serial = re.search(r"(\d+)号", number)
+            if number in normalized or (serial and f"{serial.group(1)}号" in normalized):
+                return doc, True
+        years = {int(y) for y in _YEAR.findall(normalized)}
+        this_year = now.astimezone(self.zone).year
+        years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
+        for year in sorted(years, reverse=True):
+            matching = [d for d in docs.values() if d.year == year]
+            if matching:
+                return max(matching, key=lambda d: d.date), True
+        return latest, False
+
+    def _resolve(
+        self,
+        index: Index,
+        results: list[tuple[str, float]],
+        doc: Document,
+        explicit: bool,
+        entities: list[Entity],
+    ) -> list[tuple[str, float]]:
+        """Map generic intents to the chosen document's unit and keep that document's units only."""
+        k = index.knowledge
+        named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
+        out: dict[str, float] = {}
+        for target, score in results:
+            if target.startswith("intent:"):
+                name = target[7:]
+                unit = self._unit_for_intent(k, name, doc.id)
+                if k.intents[name].examples and unit is None and name in ("deadline", "contact", "projects"):
+                    continue
+                target = f"unit:{unit.id}" if unit else target
+            else:
+                unit = k.units[target[5:]]
+                if unit.document != doc.id:
+                    continue
+                if unit.id in named:
+                    score += ENTITY_BONUS
+            if score > out.get(target, 0.0):
+                out[target] = score
+        return sorted(out.items(), key=lambda kv: -kv[1])
+
+    @staticmethod
+    def _unit_for_intent(k: Knowledge, intent: str, document: str) -> Unit | None:
+        if intent not in ("deadline", "contact", "projects"):
+            return None
+        for unit in k.units.values():
+            if unit.document == document and unit.intent == intent and unit.kind in ("deadline", "contact", "table"):
+                return unit
+        return None
+
+    # -- composing ----------------------------------------------------------------------------
+
+    def _compose(
+        self,
+        index: Index,
+        unit: Unit,
+        score: float,
+        analysis: Analysis,
+        now: datetime,
+        ranked: list[tuple[str, float]],
+        several: bool,
+    ) -> Reply:
+        k = index.knowledge
+        t = k.templates
+        doc = k.documents[unit.document]
+        today = self._today(now)
+        deadlines: list[DeadlineInfo] = []
+        header = f"【{unit.section}{unit.label}】{unit.title}" if unit.kind in ("section", "item") else f"【{unit.section}】{unit.title}"
+        if unit.table is not None:
+            body = self._table_answer(unit, analysis.entities, t)
+        elif unit.deadline is not None:
+            d = unit.deadline
+            body = "\n".join(
+                [
+                    _quote(unit.text, QUOTE_LIMIT),
+                    fill(t["deadline"], date=cn_date(d.date), countdown=self._countdown(d, today)),
+                ]
+            )
+            deadlines.append(self._deadline_info(d, today))
+            contact = self._contact_text(unit.document)
+            if contact:
+                body += "\n" + fill(t["contact"], contact=contact)
+        elif unit.contact is not None:
+            c = unit.contact
+            body = _quote(unit.text, QUOTE_LIMIT)
+            if c.office and c.office not in unit.text:
+                body += f"\n{c.office}"
+        else:
+            body = self._quote_relevant(index, unit, analysis)
+        source = fill(t["source"], title=doc.title, number=doc.number, section=unit.section)
+        main = f"{header}\n{body}"
+        if len(main) > MAIN_LIMIT:
+            main = main[: MAIN_LIMIT - 1] + "…"
+        text = f"{main}\n{source}"
+        if several:
+            text = fill(t.get("which_document", "（{year}年通知）"), year=doc.year, title=doc.short_title or doc.title) + "\n" + text
+        return Reply(
+            text=text,
+            intent=unit.intent,
+            sources=[Source(unit.id, f"{doc.number} {unit.section} {unit.title}", score)],
+            deadlines=deadlines,
+            suggestions=self._suggestions(k, ranked, unit),
+        )
+
+    def _quote_relevant(self, index: Index, unit: Unit, analysis: Analysis) -> str:
+        """Quote the sentences that answer the question, not the whole section."""
+        k = index.knowledge
+        text = unit.text
+        if len(text) > QUOTE_LIMIT:
+            sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+            scored = sorted(
+                ((index.overlap(analysis.normalized, s), i) for i, s in enumerate(sentences)), reverse=True
+            )
+            keep: set[int] = set()
+            used = 0
+            for _, i in scored:
+                if used + len(sentences[i]) > QUOTE_LIMIT and keep:
+                    continue
+                keep.add(i)
+                used += len(sentences[i])
+            parts = []
+            for i in range(len(sentences)):
+                if i in keep:
+                    parts.append(sentences[i])
+                elif parts and parts[-1] != "……":
+                    parts.append("……")
+            if min(keep) > 0:
+                parts.insert(0, "……")
+            text = _quote("".join(parts), QUOTE_LIMIT)
+        else:
+            text = _quote(text, QUOTE_LIMIT)
+        children = [k.units[c] for c in unit.children]
+        if children:
+            labels = "；".join(f"{c.label}{_clause(c.text)}" for c in children)
+            more = fill(k.templates["more_items"], items=labels)
+            if len(text) + len(more) < MAIN_LIMIT - 60:
+                text += "\n" + more
+        return text
+
+    def _table_answer(self, unit: Unit, entities: list[Entity], t: dict[str, str]) -> str:
+        table = unit.table
+        assert table is not None
+        rows = list(table.rows)
+        wanted = [e for e in entities if e.unit in ("", unit.id)]
+        projects = {e.canonical for e in wanted if e.role == "project"}
+        orgs = {e.canonical for e in wanted if e.role == "org"}
+        cities = {e.canonical for e in wanted if e.role == "city"}
+        label = ""
+        if projects:
+            rows = [r for r in rows if table.cell(r, "name") in projects]
+        else:
+            if orgs:
+                rows = [r for r in rows if table.cell(r, "org") in orgs]
+                label = "、".join(sorted(orgs))
+            if cities:
+                rows = [r for r in rows if table.cell(r, "city") in cities]
+                label = "、".join(sorted(cities)) + (f"（{label}）" if label else "")
+        if not rows:
+            all_cities = "、".join(dict.fromkeys(table.cell(r, "city") for r in table.rows if table.cell(r, "city")))
+            return fill(t["no_rows"], filter=label or "符合条件", cities=all_cities, count=len(table.rows))
+        lines = [fill(t["rows_header"], filter=label, count=len(rows))]
+        number_col = table.roles.get("number")
+        for i, row in enumerate(rows, 1):
+            cells = "；".join(f"{col}：{val}" for col, val in row.values.items() if col != number_col and val)
+            lines.append(fill(t["row"], number=row.values.get(number_col, i) if number_col else i, cells=cells))
+        return "\n".join(lines)
+
+    def _suggestions(self, k: Knowledge, ranked: list[tuple[str, float]], unit: Unit | None) -> list[str]:
+        out: list[str] = []
+        seen = {unit.id} if unit else set()
+        if unit and unit.parent:
+            seen.add(unit.parent)
+        for target, score in ranked[1:]:
+            if not target.startswith("unit:") or score < 0.12:
+                continue
+            other = k.units[target[5:]]
+            if other.id in seen:
+                continue
+            seen.add(other.id)
+            q = next((q for q in other.questions if "{" not in q), None)
+            if q:
+                out.append(q)
+            if len(out) >= MAX_SUGGESTIONS - 1:
+                break
+        for q in k.suggestions:
+            if len(out) >= MAX_SUGGESTIONS:
+                break
+            if q not in out and (unit is None or q not in unit.questions):
+                out.append(q)
+        return out[:MAX_SUGGESTIONS]
+
+    def _fallback(
+        self, index: Index, analysis: Analysis, now: datetime, empty: bool = False, top: tuple[str, float] | None = None
+    ) -> Reply:
+        k = index.knowledge
+        t = k.templates
+        text = fill(t["empty"] if empty else t["fallback"], **self._context())
+        sources = []
+        if top and top[0].startswith("unit:"):
+            unit = k.units[top[0][5:]]
+            sources.append(Source(unit.id, unit.title, top[1]))
+        return Reply(
+            text=text,
+            intent="empty" if empty else "fallback",
+            fallback=True,
+            sources=sources,
+            suggestions=k.suggestions[:MAX_SUGGESTIONS],
+        )
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    def _context(self) -> dict[str, object]:
+        doc = self.knowledge.latest_document()
+        return {
+            "campaign": doc.campaign or doc.short_title,
+            "title": doc.title,
+            "number": doc.number,
+            "year": doc.year,
+            "contact": self._contact_text(doc.id),
+        }
+
+    def _contact_text(self, document: str) -> str:
+        for unit in self.knowledge.units.values():
+            if unit.contact and unit.document == document:
+                return fill(self.knowledge.templates["contact_line"], **vars(unit.contact))
+        return ""
+
+    def _today(self, now: datetime) -> date:
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=self.zone)
+        return now.astimezone(self.zone).date()
+
+    def _countdown(self, d: Deadline, today: date) -> str:
+        t = self.knowledge.templates
+        days = (d.date - today).days
+        if days > 0:
+            return fill(t["countdown_future"], days=days, date=cn_date(d.date))
+        if days == 0:
+            return fill(t["countdown_today"], date=cn_date(d.date))
+        return fill(t["countdown_past"], days=-days, date=cn_date(d.date))
+
+    def _deadline_info(self, d: Deadline, today: date) -> DeadlineInfo:
+        doc = self.knowledge.documents.get(d.document)
+        return DeadlineInfo(d.id, d.date, (d.date - today).days, d.what, doc.number if doc else "")
+
+
+def _quote(text: str, limit: int) -> str:
+    text = text.strip()
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"“{text}”"
+
+
+def _clause(text: str, limit: int = 24) -> str:
+    first = re.split(r"[，。；]", text, maxsplit=1)[0]
+    for prefix in ("一是", "二是", "三是", "四是", "五是", "六是"):
+        if first.startswith(prefix):
+            first = first[len(prefix) :]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def load_engine(
+    knowledge_dir: Path | str, intents_file: Path | str, zone: ZoneInfo | None = None, cache_dir: Path | None = None
+) -> Engine:
+    """Load, validate and index the knowledge in one call (raises KnowledgeError)."""
+    return Engine(load_knowledge(knowledge_dir, intents_file), zone=zone, cache_dir=cache_dir)

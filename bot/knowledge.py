@@ -1,0 +1,591 @@
+"""The knowledge snapshot: notices, lexicon and intents loaded from YAML and validated in one pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.yamlcheck import Checker, KnowledgeError, Problem, join
+
+ID = r"[a-z0-9][a-z0-9-]*"
+UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects")
+ROLES = ("number", "city", "name", "org")
+DEFAULT_REMIND_DAYS = (7, 3, 1, 0)
+DEFAULT_REMIND_AT = dt.time(9, 0)
+TEMPLATE_KEYS = (
+    "fallback",
+    "empty",
+    "source",
+    "deadline",
+    "countdown_future",
+    "countdown_today",
+    "countdown_past",
+    "contact",
+    "contact_line",
+    "rows_header",
+    "row",
+    "no_rows",
+    "more_items",
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One notice: the facts every answer cites."""
+
+    id: str
+    title: str
+    short_title: str
+    number: str
+    issuer: str
+    date: dt.date
+    year: int
+    campaign: str
+    file: str
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A dated obligation from a notice, with its reminder plan."""
+
+    id: str
+    document: str
+    date: dt.date
+    what: str
+    who: str
+    how: str
+    to: str
+    remind_days: tuple[int, ...]
+    remind_at: dt.time
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who to call, as printed at the foot of a notice."""
+
+    name: str
+    phone: str
+    fax: str
+    email: str
+    office: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One attachment table row, with the short names people use for it."""
+
+    values: dict[str, str]
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """An attachment table whose rows can be filtered by city, project and organisation."""
+
+    columns: tuple[str, ...]
+    roles: dict[str, str]
+    rows: tuple[Row, ...]
+
+    def cell(self, row: Row, role: str) -> str:
+        """The value of the column that plays `role` (city, name, org, number)."""
+        column = self.roles.get(role)
+        return row.values.get(column, "") if column else ""
+
+
+@dataclass
+class Unit:
+    """Anything the bot can answer with: a section, a sub-item, a deadline, a contact or a table."""
+
+    id: str
+    document: str
+    kind: str  # section | item | deadline | contact | table
+    intent: str
+    section: str
+    title: str
+    text: str
+    questions: list[str]
+    keywords: list[str] = field(default_factory=list)
+    label: str = ""
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    deadline: Deadline | None = None
+    contact: Contact | None = None
+    table: Table | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A conversational intent from intents.yaml."""
+
+    name: str
+    examples: tuple[str, ...]
+    reply: str
+    action: str | None
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Shared vocabulary for normalisation and entity spotting."""
+
+    cantonese: dict[str, str]
+    synonyms: dict[str, str]
+    typos: dict[str, str]
+    aliases: dict[str, str]
+    cities: dict[str, tuple[str, ...]]
+    stopwords: frozenset[str]
+
+
+@dataclass
+class Knowledge:
+    """One validated snapshot of everything the bot knows; replaced whole on reload."""
+
+    documents: dict[str, Document]
+    units: dict[str, Unit]
+    lexicon: Lexicon
+    intents: dict[str, Intent]
+    templates: dict[str, str]
+    menu: dict[str, str]
+    suggestions: list[str]
+    version: str
+
+    def deadlines(self) -> list[Deadline]:
+        """Every deadline of every document, earliest first."""
+        found = [u.deadline for u in self.units.values() if u.deadline]
+        return sorted(found, key=lambda d: (d.date, d.id))
+
+    def latest_document(self) -> Document:
+        """The most recent campaign: what an unqualified question is about."""
+        return max(self.documents.values(), key=lambda d: (d.year, d.date))
+
+
+EMPTY_LEXICON = Lexicon({}, {}, {}, {}, {}, frozenset())
+
+
+def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowledge:
+    """Load and validate all YAML; raise KnowledgeError listing every problem with file and line."""
+    knowledge_dir, intents_file = Path(knowledge_dir), Path(intents_file)
+    problems: list[Problem] = []
+    digest = hashlib.sha256()
+    documents: dict[str, Document] = {}
+    units: dict[str, Unit] = {}
+    lexicon = EMPTY_LEXICON
+    if not knowledge_dir.is_dir():
+        raise KnowledgeError([Problem(str(knowledge_dir), 1, "", "knowledge folder not found")])
+    files = sorted(knowledge_dir.glob("*.yaml")) + sorted(knowledge_dir.glob("*.yml"))
+    for path in files:
+        raw = _read(path, problems)
+        digest.update(path.name.encode() + b"\0" + raw.encode())
+        checker = Checker(_shown(path))
+        root = checker.compose(raw)
+        if root is not None:
+            if path.stem == "lexicon":
+                lexicon = _read_lexicon(checker, root)
+            else:
+                _read_notice(checker, root, documents, units)
+        problems.extend(checker.problems)
+    if not documents and not problems:
+        problems.append(Problem(str(knowledge_dir), 1, "", "no notice files (*.yaml) found"))
+    raw = _read(intents_file, problems)
+    digest.update(b"intents\0" + raw.encode())
+    checker = Checker(_shown(intents_file))
+    root = checker.compose(raw) if raw else None
+    intents, templates, menu, suggestions = _read_intents(checker, root)
+    problems.extend(checker.problems)
+    _cross_check(units, problems)
+    if problems:
+        raise KnowledgeError(problems)
+    for unit in units.values():
+        if unit.parent:
+            units[unit.parent].children.append(unit.id)
+    return Knowledge(
+        documents=documents,
+        units=units,
+        lexicon=lexicon,
+        intents=intents,
+        templates=templates,
+        menu=menu,
+        suggestions=suggestions,
+        version=digest.hexdigest()[:12],
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path, problems: list[Problem]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(Problem(_shown(path), 1, "", "file not found"))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(_shown(path), 1, "", f"not UTF-8 text: {exc.reason}"))
+    except OSError as exc:
+        problems.append(Problem(_shown(path), 1, "", f"cannot read: {exc.strerror}"))
+    return ""
+
+
+def _read_notice(
+    c: Checker, root: yaml.Node, documents: dict[str, Document], units: dict[str, Unit]
+) -> None:
+    top = c.mapping(root, "", required=("document",), optional=("units", "deadlines", "contacts", "tables"))
+    if top is None:
+        return
+    doc = _read_document(c, top["document"])
+    if doc is None:
+        return
+    if doc.id in documents:
+        c.fail(top["document"], "document.id", f"duplicate document id {doc.id!r} (also in {documents[doc.id].file})")
+        return
+    documents[doc.id] = doc
+
+    def add(unit: Unit | None, node: yaml.Node, path: str) -> None:
+        if unit is None:
+            return
+        if unit.id in units:
+            other = units[unit.id]
+            c.fail(node, join(path, "id"), f"duplicate id {unit.id!r} (first at {other.file}:{other.line})")
+            return
+        units[unit.id] = unit
+
+    for i, node in enumerate(c.sequence(top["units"], "units") if "units" in top else []):
+        path = f"units[{i}]"
+        unit, items = _read_section(c, node, path, doc)
+        add(unit, node, path)
+        if unit is None or items is None:
+            continue
+        for j, item_node in enumerate(c.sequence(items, join(path, "items"))):
+            add(_read_item(c, item_node, f"{path}.items[{j}]", doc, unit), item_node, f"{path}.items[{j}]")
+    for key, reader in (("deadlines", _read_deadline), ("contacts", _read_contact), ("tables", _read_table)):
+        for i, node in enumerate(c.sequence(top[key], key) if key in top else []):
+            add(reader(c, node, f"{key}[{i}]", doc), node, f"{key}[{i}]")
+
+
+def _read_document(c: Checker, node: yaml.Node) -> Document | None:
+    f = c.mapping(
+        node,
+        "document",
+        required=("id", "title", "number", "issuer", "date", "year"),
+        optional=("short_title", "campaign"),
+    )
+    if f is None:
+        return None
+    before = len(c.problems)
+    doc = Document(
+        id=c.string(f.get("id"), "document.id", ID) or "",
+        title=c.string(f.get("title"), "document.title") or "",
+        short_title=(c.string(f["short_title"], "document.short_title") if "short_title" in f else None) or "",
+        number=c.string(f.get("number"), "document.number") or "",
+        issuer=c.string(f.get("issuer"), "document.issuer") or "",
+        date=c.date(f.get("date"), "document.date") or dt.date.min,
+        year=c.integer(f.get("year"), "document.year", 1990, 2100) or 0,
+        campaign=(c.string(f["campaign"], "document.campaign") if "campaign" in f else None) or "",
+        file=c.file,
+    )
+    if len(c.problems) > before:
+        return None
+    return doc
+
+
+def _common(c: Checker, f: dict[str, yaml.Node], path: str, min_questions: int = 1) -> dict | None:
+    before = len(c.problems)
+    values = {
+        "id": c.string(f.get("id"), join(path, "id"), ID),
+        "questions": c.strings(f.get("questions"), join(path, "questions"), min_questions)
+        if "questions" in f
+        else [],
+        "keywords": c.strings(f["keywords"], join(path, "keywords")) if "keywords" in f else [],
+    }
+    return values if len(c.problems) == before else None
+
+
+def _opt_string(c: Checker, f: dict[str, yaml.Node], key: str, path: str, default: str = "") -> str:
+    if key not in f:
+        return default
+    return c.string(f[key], join(path, key)) or default
+
+
+def _read_section(
+    c: Checker, node: yaml.Node, path: str, doc: Document
+) -> tuple[Unit | None, yaml.Node | None]:
+    f = c.mapping(
+        node,
+        path,
+        required=("id", "section", "title", "text", "questions"),
+        optional=("intent", "keywords", "items", "generated"),
+    )
+    if f is None:
+        return None, None
+    common = _common(c, f, path)
+    intent = _opt_string(c, f, "intent", path, "content")
+    if intent not in ("document", "theme", "content"):
+        c.fail(f["intent"], join(path, "intent"), f"{intent!r} is not one of document, theme, content")
+        return None, None
+    section = c.string(f["section"], join(path, "section")) if "section" in f else None
+    title = c.string(f["title"], join(path, "title")) if "title" in f else None
+    text = c.string(f["text"], join(path, "text")) if "text" in f else None
+    if common is None or not (section and title and text):
+        return None, None
+    unit = Unit(
+        id=common["id"],
+        document=doc.id,
+        kind="section",
+        intent=intent,
+        section=section,
+        title=title,
+        text=text,
+        questions=common["questions"],
+        keywords=common["keywords"],
+        file=c.file,
+        line=node.start_mark.line + 1,
+    )
+    return unit, f.get("items")
+
+
+def _read_item(c: Checker, node: yaml.Node, path: str, doc: Document, parent: Unit) -> Unit | None:
+    f = c.mapping(node, path, required=("id", "text", "questions"), optional=("label", "title", "keywords", "generated"))
+    if f is None:
+        return None
+    common = _common(c, f, path)
+    text = c.string(f["text"], join(path, "text")) if "text" in f else None
+    if common is None or not text:
+        return None
+    return Unit(
+        id=common["id"],
+        document=doc.id,
+        kind="item",
+        intent=parent.intent,
+        section=parent.section,
+        title=_opt_string(c, f, "title", path, parent.title),
+        label=_opt_string(c, f, "label", path),
+        text=text,
+        questions=common["questions"],
+        keywords=common["keywords"],
+        parent=parent.id,
+        file=c.file,
+        line=node.start_mark.line + 1,
+    )
+
+
+def _read_deadline(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit | None:
+    f = c.mapping(
+        node,
+        path,
+        required=("id", "date", "what", "text", "questions"),
+        optional=("who", "how", "to", "section", "title", "remind_days", "remind_at", "keywords", "generated"),
+    )
+    if f is None:
+        return None
+    common = _common(c, f, path)
+    when = c.date(f.get("date"), join(path, "date")) if "date" in f else None
+    what = c.string(f["what"], join(path, "what")) if "what" in f else None
+    text = c.string(f["text"], join(path, "text")) if "text" in f else None
+    days: tuple[int, ...] = DEFAULT_REMIND_DAYS
+    if "remind_days" in f:
+        nodes = c.sequence(f["remind_days"], join(path, "remind_days"))
+        read = [c.integer(n, f"{path}.remind_days[{i}]", 0, 366) for i, n in enumerate(nodes)]
+        days = tuple(sorted({d for d in read if d is not None}, reverse=True))
+    at = c.clock(f["remind_at"], join(path, "remind_at")) if "remind_at" in f else DEFAULT_REMIND_AT
+    if common is None or not (when and what and text and at):
+        return None
+    deadline = Deadline(
+        id=common["id"],
+        document=doc.id,
+        date=when,
+        what=what,
+        who=_opt_string(c, f, "who", path),
+        how=_opt_string(c, f, "how", path),
+        to=_opt_string(c, f, "to", path),
+        remind_days=days,
+        remind_at=at,
+    )
+    return Unit(
+        id=common["id"],
+        document=doc.id,
+        kind="deadline",
+        intent="deadline",
+        section=_opt_string(c, f, "section", path, "正文"),
+        title=_opt_string(c, f, "title", path, f"{what}报送截止时间"),
+        text=text,
+        questions=common["questions"],
+        keywords=common["keywords"],
+        deadline=deadline,
+        file=c.file,
+        line=node.start_mark.line + 1,
+    )
+
+
+def _read_contact(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit | None:
+    f = c.mapping(
+        node,
+        path,
+        required=("id", "name", "phone", "text", "questions"),
+        optional=("fax", "email", "office", "section", "title", "keywords", "generated"),
+    )
+    if f is None:
+        return None
+    common = _common(c, f, path)
+    name = c.string(f["name"], join(path, "name")) if "name" in f else None
+    phone = c.text(f["phone"], join(path, "phone")) if "phone" in f else None
+    text = c.string(f["text"], join(path, "text")) if "text" in f else None
+    if common is None or not (name and phone and text):
+        return None
+    contact = Contact(
+        name=name,
+        phone=phone,
+        fax=_opt_string(c, f, "fax", path),
+        email=_opt_string(c, f, "email", path),
+        office=_opt_string(c, f, "office", path),
+    )
+    return Unit(
+        id=common["id"],
+        document=doc.id,
+        kind="contact",
+        intent="contact",
+        section=_opt_string(c, f, "section", path, "文尾"),
+        title=_opt_string(c, f, "title", path, "联系方式"),
+        text=text,
+        questions=common["questions"],
+        keywords=common["keywords"],
+        contact=contact,
+        file=c.file,
+        line=node.start_mark.line + 1,
+    )
+
+
+def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit | None:
+    f = c.mapping(
+        node,
+        path,
+        required=("id", "title", "columns", "rows", "questions"),
+        optional=("intent", "section", "roles", "keywords", "text", "generated"),
+    )
+    if f is None:
+        return None
+    common = _common(c, f, path)
+    title = c.string(f["title"], join(path, "title")) if "title" in f else None
+    columns = c.strings(f["columns"], join(path, "columns"), 1) if "columns" in f else []
+    roles: dict[str, str] = {}
+    if "roles" in f:
+        for role, column_node in (c.mapping(f["roles"], join(path, "roles"), optional=ROLES) or {}).items():
+            column = c.string(column_node, join(path, f"roles.{role}"))
+            if column and column not in columns:
+                c.fail(column_node, join(path, f"roles.{role}"), f"{column!r} is not one of the columns {columns}")
+            elif column:
+                roles[role] = column
+    rows = []
+    for i, row_node in enumerate(c.sequence(f["rows"], join(path, "rows")) if "rows" in f else []):
+        row_path = f"{path}.rows[{i}]"
+        cells = c.mapping(row_node, row_path, optional=(*columns, "aliases"))
+        if cells is None:
+            continue
+        values = {}
+        for column in columns:
+            if column not in cells:
+                c.fail(row_node, join(row_path, column), f"missing column {column!r}")
+                continue
+            values[column] = c.text(cells[column], join(row_path, column)) or ""
+        aliases = tuple(c.strings(cells["aliases"], join(row_path, "aliases"))) if "aliases" in cells else ()
+        rows.append(Row(values, aliases))
+    if common is None or not title or not columns:
+        return None
+    return Unit(
+        id=common["id"],
+        document=doc.id,
+        kind="table",
+        intent=_opt_string(c, f, "intent", path, "projects"),
+        section=_opt_string(c, f, "section", path, "附件"),
+        title=title,
+        text=_opt_string(c, f, "text", path, title),
+        questions=common["questions"],
+        keywords=common["keywords"],
+        table=Table(tuple(columns), roles, tuple(rows)),
+        file=c.file,
+        line=node.start_mark.line + 1,
+    )
+
+
+def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
+    f = c.mapping(root, "", optional=("cantonese", "synonyms", "typos", "aliases", "cities", "stopwords")) or {}
+    cities: dict[str, tuple[str, ...]] = {}
+    if "cities" in f:
+        for name, node in (c.mapping(f["cities"], "cities", open_keys=True) or {}).items():
+            if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+                cities[name] = ()
+            else:
+                cities[name] = tuple(c.strings(node, join("cities", name)))
+    return Lexicon(
+        cantonese=c.string_map(f["cantonese"], "cantonese") if "cantonese" in f else {},
+        synonyms=c.string_map(f["synonyms"], "synonyms") if "synonyms" in f else {},
+        typos=c.string_map(f["typos"], "typos") if "typos" in f else {},
+        aliases=c.string_map(f["aliases"], "aliases") if "aliases" in f else {},
+        cities=cities,
+        stopwords=frozenset(c.strings(f["stopwords"], "stopwords")) if "stopwords" in f else frozenset(),
+    )
+
+
+def _read_intents(
+    c: Checker, root: yaml.Node | None
+) -> tuple[dict[str, Intent], dict[str, str], dict[str, str], list[str]]:
+    intents: dict[str, Intent] = {}
+    if root is None:
+        return intents, {}, {}, []
+    f = c.mapping(root, "", required=("intents", "templates"), optional=("menu", "suggestions")) or {}
+    for name, node in (c.mapping(f.get("intents"), "intents", open_keys=True) or {}).items() if "intents" in f else []:
+        path = join("intents", name)
+        g = c.mapping(node, path, optional=("examples", "reply", "action", "fallback"))
+        if g is None:
+            continue
+        action = _opt_string(c, g, "action", path) or None
+        if action not in (None, "subscribe", "unsubscribe"):
+            c.fail(g["action"], join(path, "action"), f"{action!r} is not subscribe or unsubscribe")
+        fallback = False
+        if "fallback" in g:
+            value = c.scalar(g["fallback"], join(path, "fallback"))
+            if not isinstance(value, bool):
+                c.fail(g["fallback"], join(path, "fallback"), f"expected true or false, got {value!r}")
+            fallback = value is True
+        reply = c.string(g["reply"], join(path, "reply")) if "reply" in g else ""
+        examples = tuple(c.strings(g["examples"], join(path, "examples"))) if "examples" in g else ()
+        if not reply and name not in UNIT_INTENTS and not fallback:
+            c.fail(node, join(path, "reply"), "an intent that is not answered from the knowledge needs a reply")
+        intents[name] = Intent(name, examples, reply or "", action, fallback)
+    templates = c.string_map(f["templates"], "templates") if "templates" in f else {}
+    if "templates" in f:
+        for key in TEMPLATE_KEYS:
+            if key not in templates:
+                c.fail(f["templates"], join("templates", key), f"missing template {key!r}")
+    menu = c.string_map(f["menu"], "menu") if "menu" in f else {}
+    suggestions = c.strings(f["suggestions"], "suggestions") if "suggestions" in f else []
+    for needed in ("help", "welcome", "non_text", "subscribe_unsupported"):
+        if "intents" in f and needed not in intents:
+            c.fail(f["intents"], join("intents", needed), f"missing intent {needed!r}")
+    return intents, templates, menu, suggestions
+
+
+def _cross_check(units: dict[str, Unit], problems: list[Problem]) -> None:
+    for unit in units.values():
+        if unit.kind != "table":
+            for q in unit.questions:
+                if "{" in q:
+                    problems.append(
+                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"placeholders only work in table questions: {q!r}")
+                    )
+        else:
+            for q in unit.questions:
+                for ph in ("{city}", "{project}", "{org}"):
+                    q = q.replace(ph, "")
+                if "{" in q or "}" in q:
+                    problems.append(
+                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"unknown placeholder in {q!r} (use {{city}}, {{project}}, {{org}})")
+                    )

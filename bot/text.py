@@ -1,0 +1,111 @@
+"""Normalisation and segmentation: turn messy chat text into something comparable with the knowledge."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import jieba
+import zhconv
+
+from bot.knowledge import Lexicon
+
+jieba.setLogLevel(logging.WARNING)
+
+# Kept: letters, digits, CJK, the placeholder characters and spaces. Everything else is noise.
+_NOISE = re.compile(r"[^\w\u4e00-\u9fff\ue000-\ue0ff ]+")
+_SPACES = re.compile(r"\s+")
+# The Private Use Area characters that stand for a recognised entity in a question.
+PLACEHOLDERS = {"city": "\ue001", "project": "\ue002", "org": "\ue003"}
+
+
+def _replacer(table: Mapping[str, str]) -> re.Pattern[str] | None:
+    """One regex that tries the longest phrase first, so 系唔系 wins over 唔."""
+    keys = sorted((k for k in table if k), key=len, reverse=True)
+    return re.compile("|".join(re.escape(k) for k in keys)) if keys else None
+
+
+def fold(text: str) -> str:
+    """Script-level folding only: NFKC, lower case, traditional to simplified."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    return zhconv.convert(text, "zh-hans")
+
+
+class Normalizer:
+    """Applies the lexicon's phrase maps after script folding; built once per knowledge snapshot."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.stopwords = lexicon.stopwords
+        self._steps: list[tuple[re.Pattern[str], dict[str, str]]] = []
+        for table in (lexicon.typos, lexicon.cantonese, lexicon.synonyms):
+            folded = {fold(k): fold(v) for k, v in table.items()}
+            pattern = _replacer(folded)
+            if pattern:
+                self._steps.append((pattern, folded))
+
+    def __call__(self, text: str) -> str:
+        """The comparable form of a question or paraphrase."""
+        text = fold(text)
+        for pattern, table in self._steps:
+            text = pattern.sub(lambda m, t=table: t[m.group(0)], text)
+        text = _NOISE.sub(" ", text)
+        return _SPACES.sub(" ", text).strip()
+
+
+class Segmenter:
+    """jieba with the knowledge's own terms, shared across reloads because its dictionary loads slowly."""
+
+    _lock = threading.Lock()
+    _shared: jieba.Tokenizer | None = None
+
+    def __init__(self, words: Iterable[str], cache_dir: Path | None = None) -> None:
+        with Segmenter._lock:
+            if Segmenter._shared is None:
+                tok = jieba.Tokenizer()
+                if cache_dir is not None:
+                    cache_dir.mkdir(parents=True, exist_ok=True)
+                    tok.tmp_dir = str(cache_dir)
+                tok.initialize()
+                Segmenter._shared = tok
+            self._tok = Segmenter._shared
+            for word in words:
+                word = word.strip()
+                if len(word) >= 2 and " " not in word:
+                    self._tok.add_word(word, freq=max(self._tok.suggest_freq(word), 2000))
+
+    def words(self, text: str) -> list[str]:
+        """Segment without the HMM so new words stay stable between runs."""
+        return [w for w in self._tok.lcut(text, HMM=False) if w.strip()]
+
+
+def char_ngrams(text: str) -> list[str]:
+    """Character 1- and 2-grams within each space-separated chunk: robust for short Chinese queries."""
+    grams: list[str] = []
+    for chunk in text.split(" "):
+        if not chunk:
+            continue
+        if chunk.isascii():
+            grams.append(chunk)  # an English word or number is one feature
+            continue
+        grams.extend(chunk)
+        grams.extend(chunk[i : i + 2] for i in range(len(chunk) - 1))
+    return grams
+
+
+def idf_weighted(features: Iterable[str], vocab: Mapping[str, int], idf: Iterable[float]) -> dict[int, float]:
+    """Sublinear tf times idf, L2-normalised: the same vector TfidfVectorizer(sublinear_tf=True) makes."""
+    counts: dict[int, int] = {}
+    for f in features:
+        col = vocab.get(f)
+        if col is not None:
+            counts[col] = counts.get(col, 0) + 1
+    idf_list = idf if isinstance(idf, list) else list(idf)
+    weights = {col: (1.0 + math.log(n)) * idf_list[col] for col, n in counts.items()}
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return {col: w / norm for col, w in weights.items()} if norm else {}

@@ -1,0 +1,145 @@
+"""Broken YAML must give one clear message per problem, naming file, line and key path."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import load_knowledge
+from bot.yamlcheck import KnowledgeError
+from tests.conftest import INTENTS, KNOWLEDGE, ROOT
+
+NOTICE = KNOWLEDGE / "gd-2021-quality-month.yaml"
+
+
+@pytest.fixture
+def kdir(tmp_path: Path) -> Path:
+    """A copy of the real knowledge folder to break."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    shutil.copy(INTENTS, tmp_path / "intents.yaml")
+    return target
+
+
+def problems_for(kdir: Path) -> list[str]:
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(kdir, kdir.parent / "intents.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def test_real_knowledge_is_valid() -> None:
+    k = load_knowledge(KNOWLEDGE, INTENTS)
+    assert k.documents and k.deadlines()
+    assert all(3 <= len(u.questions) or u.kind == "item" for u in k.units.values())
+
+
+def test_bad_indentation_names_file_and_line(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    n = line_of(path, "deadlines:")
+    lines.insert(n, "     broken: [indent")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = problems_for(kdir)
+    assert len(found) == 1
+    assert found[0].startswith(f"{path.name}:") or "gd-2021-quality-month.yaml:" in found[0]
+    assert "YAML syntax error" in found[0]
+    reported = int(found[0].split(".yaml:")[1].split(":")[0])
+    assert abs(reported - (n + 1)) <= 2
+
+
+def test_missing_key_is_named_with_its_path(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    text = path.read_text(encoding="utf-8")
+    n = line_of(path, "what:")
+    lines = text.splitlines()
+    del lines[n - 1]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = problems_for(kdir)
+    assert any("deadlines[0].what" in p and "missing required key 'what'" in p for p in found), found
+    assert all("gd-2021-quality-month.yaml:" in p for p in found)
+
+
+def test_wrong_type_says_what_was_expected(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    text = path.read_text(encoding="utf-8").replace("date: 2021-09-30", "date: 九月底", 1)
+    path.write_text(text, encoding="utf-8")
+    found = problems_for(kdir)
+    line = line_of(path, "date: 九月底")
+    assert any(f":{line}: deadlines[0].date: expected a date like 2021-09-30" in p for p in found), found
+
+
+def test_duplicate_id_points_at_both_places(kdir: Path) -> None:
+    first_id = next(iter(load_knowledge(KNOWLEDGE, INTENTS).units))
+    extra = kdir / "zz-extra.yaml"
+    extra.write_text(
+        "document:\n  id: extra-doc\n  title: 测试通知\n  number: 测试〔2022〕1号\n  issuer: 测试厅\n"
+        "  date: 2022-08-01\n  year: 2022\n"
+        f"units:\n  - id: {first_id}\n    section: 一\n    title: 主题\n    text: 测试主题\n    questions: [主题, 主题是什么, 什么主题]\n",
+        encoding="utf-8",
+    )
+    found = problems_for(kdir)
+    dup = [p for p in found if f"duplicate id '{first_id}'" in p]
+    assert len(dup) == 1
+    assert f"zz-extra.yaml:9: units[0].id: duplicate id '{first_id}'" in dup[0]
+    assert "(first at " in dup[0] and "gd-2021-quality-month.yaml:" in dup[0]
+
+
+def test_duplicate_key_in_one_mapping(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    n = line_of(path, "what:")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    indent = lines[n - 1][: len(lines[n - 1]) - len(lines[n - 1].lstrip())]
+    lines.insert(n, f"{indent}what: 又一个")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = problems_for(kdir)
+    assert any(f":{n + 1}: deadlines[0].what: duplicate key 'what'" in p for p in found), found
+
+
+def test_every_problem_is_reported_not_just_the_first(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("date: 2021-09-30", "date: soon", 1).replace("year: 2021", "year: twenty", 1)
+    path.write_text(text, encoding="utf-8")
+    found = problems_for(kdir)
+    assert any("document.year" in p for p in found)
+
+
+def test_check_command_exits_1_with_messages(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("date: 2021-09-30", "date: 明天", 1), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "run_bot.py", "check", "--knowledge", str(kdir), "--intents", str(kdir.parent / "intents.yaml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert "gd-2021-quality-month.yaml:" in run.stderr and "deadlines[0].date" in run.stderr
+
+
+def test_check_command_passes_on_real_knowledge() -> None:
+    run = subprocess.run(
+        [sys.executable, "run_bot.py", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok:")
+
+
+def test_missing_template_is_reported(kdir: Path) -> None:
+    intents = kdir.parent / "intents.yaml"
+    lines = [ln for ln in intents.read_text(encoding="utf-8").splitlines() if not ln.strip().startswith("no_rows:")]
+    intents.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = problems_for(kdir)
+    assert any("intents.yaml:" in p and "templates.no_rows" in p for p in found), found

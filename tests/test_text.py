@@ -1,0 +1,34 @@
+"""Normalisation: scripts, Cantonese and synonyms folded without breaking real words."""
+
+from __future__ import annotations
+
+from bot.engine import Engine
+from bot.text import char_ngrams, fold
+
+
+def test_fold_makes_traditional_simplified_and_half_width() -> None:
+    assert fold("總結ＡＢＣ１２３") == "总结abc123"
+
+
+def test_fold_drops_invisible_characters() -> None:
+    assert fold("总\u200b结\x00") == "总结"
+
+
+def test_cantonese_phrases_map_but_lianxi_survives(engine: Engine) -> None:
+    norm = engine.index.normalize
+    assert "联系" in norm("联系人系边个")
+    assert "谁" in norm("联系人系边个")
+    assert "什么时候" in norm("几时交")
+
+
+def test_synonym_rewrites_commercial_concrete(engine: Engine) -> None:
+    assert "预拌混凝土" in engine.index.normalize("商品混凝土")
+
+
+def test_char_ngrams_keep_english_words_whole() -> None:
+    grams = char_ngrams("email 地址")
+    assert "email" in grams and "地址" in grams and "e" not in grams
+
+
+def test_user_typed_placeholder_characters_are_removed(engine: Engine) -> None:
+    assert "\ue001" not in engine.index.normalize("\ue001广州")
