@@ -1,0 +1,296 @@
+"""WeChat Official Account (/wechat) and WeCom app (/wecom) callbacks: platform XML in, engine reply out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from bot.services import Services
+from bot.types import Incoming
+from bot.wechat_crypto import (
+    InvalidSignature,
+    MessageCrypto,
+    WeChatCryptoError,
+    check_signature,
+)
+from bot.wechat_xml import (
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    XMLRejected,
+    encrypted_reply_xml,
+    parse_message_xml,
+    text_reply_xml,
+)
+
+log = logging.getLogger(__name__)
+
+SUCCESS = "success"  # what WeChat expects when there is nothing to say
+ERROR_TEXT = "抱歉，系统暂时出了点问题，请稍后再问一次。"
+
+
+class Refused(Exception):
+    """A request we answer with a 4xx and a short plain message instead of XML."""
+
+    def __init__(self, status: int, message: str) -> None:
+        """Keep the status next to the message the client will read."""
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One callback endpoint: its channel name, token and (when set up) its message crypto."""
+
+    name: str  # "wechat" | "wecom"
+    token: str
+    crypto: MessageCrypto | None
+    always_encrypted: bool = False
+
+
+def raw_query(request: web.Request) -> dict[str, str]:
+    """Query parameters with percent-escapes decoded but a raw `+` kept, since base64 fields contain it."""
+    params: dict[str, str] = {}
+    for pair in request.rel_url.raw_query_string.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        params.setdefault(unquote(name), unquote(value))
+    return params
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read at most `limit` bytes, refusing larger bodies early instead of buffering them."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge("body too large")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(16384):
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge("body too large")
+    return bytes(body)
+
+
+def _plain(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+def configured_channels(services: Services) -> list[Channel]:
+    """The endpoints the settings switch on; a bad EncodingAESKey raises InvalidAESKey at startup."""
+    s = services.settings
+    channels: list[Channel] = []
+    if s.wechat_token:
+        crypto = None
+        if s.wechat_aes_key:
+            if not s.wechat_appid:
+                raise ValueError(
+                    "BOT_WECHAT_AES_KEY is set but BOT_WECHAT_APPID is empty: "
+                    "safe mode needs the AppID of the Official Account"
+                )
+            crypto = MessageCrypto(
+                s.wechat_token, s.wechat_aes_key, s.wechat_appid, "BOT_WECHAT_AES_KEY"
+            )
+        channels.append(Channel("wechat", s.wechat_token, crypto))
+    elif s.wechat_aes_key or s.wechat_appid:
+        log.warning("WeChat callback disabled: BOT_WECHAT_TOKEN is not set")
+    wecom = {
+        "BOT_WECOM_CORPID": s.wecom_corpid,
+        "BOT_WECOM_TOKEN": s.wecom_token,
+        "BOT_WECOM_AES_KEY": s.wecom_aes_key,
+    }
+    if all(wecom.values()):
+        crypto = MessageCrypto(s.wecom_token, s.wecom_aes_key, s.wecom_corpid, "BOT_WECOM_AES_KEY")
+        channels.append(Channel("wecom", s.wecom_token, crypto, always_encrypted=True))
+    elif any(wecom.values()):
+        missing = ", ".join(k for k, v in wecom.items() if not v)
+        log.warning("WeCom callback disabled: %s not set", missing)
+    return channels
+
+
+def setup(app: web.Application, services: Services) -> None:
+    """Add GET (URL verification) and POST (messages) routes for every configured WeChat channel."""
+    for channel in configured_channels(services):
+        handler = CallbackHandler(channel, services)
+        path = "/" + channel.name
+        app.router.add_get(path, handler.verify)
+        app.router.add_post(path, handler.receive)
+        log.info(
+            "%s callback at %s (%s)",
+            channel.name,
+            path,
+            "encrypted" if channel.crypto else "plaintext",
+        )
+
+
+class CallbackHandler:
+    """Verification and message handling of one channel; every failure becomes a 4xx or a polite reply."""
+
+    def __init__(self, channel: Channel, services: Services) -> None:
+        """Bind the channel settings to the shared services."""
+        self.channel = channel
+        self.services = services
+
+    # -- GET: URL verification ---------------------------------------------------------
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Answer the console's URL check: echo echostr (WeChat) or its decryption (WeCom)."""
+        try:
+            q = raw_query(request)
+            echostr = q.get("echostr", "")
+            if not echostr:
+                raise Refused(400, "missing echostr")
+            ts, nonce = q.get("timestamp", ""), q.get("nonce", "")
+            if self.channel.always_encrypted:
+                assert self.channel.crypto is not None
+                text = self.channel.crypto.decrypt_verified(
+                    q.get("msg_signature", ""), ts, nonce, echostr
+                )
+            else:
+                check_signature(self.channel.token, q.get("signature", ""), ts, nonce)
+                text = echostr
+            return web.Response(text=text, content_type="text/plain")
+        except Refused as e:
+            return _plain(e.status, e.message)
+        except InvalidSignature:
+            return _plain(403, "invalid signature")
+        except WeChatCryptoError as e:
+            return _plain(400, f"bad echostr: {e}")
+        except Exception:
+            log.exception("%s verification failed unexpectedly", self.channel.name)
+            return _plain(400, "bad request")
+
+    # -- POST: messages ----------------------------------------------------------------
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """Authenticate, decrypt and parse one message, then answer it exactly once."""
+        try:
+            q = raw_query(request)
+            body = await read_body(request)
+            message, encrypted = self._open(q, body)
+        except Refused as e:
+            return _plain(e.status, e.message)
+        except XMLRejected as e:
+            return _plain(e.status, str(e))
+        except InvalidSignature:
+            return _plain(403, "invalid signature")
+        except WeChatCryptoError as e:
+            return _plain(400, f"cannot decrypt: {e}")
+        except Exception:
+            log.exception("%s request could not be read", self.channel.name)
+            return _plain(400, "bad request")
+        try:
+            text = self._answer(message)
+            if text is None:
+                return web.Response(text=SUCCESS, content_type="text/plain")
+            return self._render(message, text, encrypted, q.get("nonce", ""))
+        except Exception:
+            log.exception("%s reply failed", self.channel.name)
+            return web.Response(text=SUCCESS, content_type="text/plain")
+
+    def _open(self, q: dict[str, str], body: bytes) -> tuple[dict[str, str], bool]:
+        """Check the signature and return the message fields and whether the request was encrypted."""
+        ts, nonce = q.get("timestamp", ""), q.get("nonce", "")
+        encrypted = (
+            self.channel.always_encrypted
+            or q.get("encrypt_type", "").lower() == "aes"
+            or "msg_signature" in q
+        )
+        if not encrypted:
+            check_signature(self.channel.token, q.get("signature", ""), ts, nonce)
+            message = parse_message_xml(body)
+        else:
+            if self.channel.crypto is None:
+                raise Refused(400, "encrypted message but no EncodingAESKey is configured")
+            outer = parse_message_xml(body)
+            encrypt = outer.get("Encrypt", "").strip()
+            if not encrypt:
+                raise Refused(400, "missing Encrypt")
+            inner = self.channel.crypto.decrypt_verified(
+                q.get("msg_signature", ""), ts, nonce, encrypt
+            )
+            message = parse_message_xml(inner)
+        for name in ("ToUserName", "FromUserName", "MsgType"):
+            if not message.get(name, "").strip():
+                raise Refused(400, f"missing {name}")
+        return message, encrypted
+
+    def _answer(self, message: dict[str, str]) -> str | None:
+        """The reply text for a message (None for 'success'), given at most once per MsgId."""
+        user = message["FromUserName"].strip()
+        msg_type = message["MsgType"].strip().lower()
+        event = message.get("Event", "").strip().lower() if msg_type == "event" else ""
+        store = self.services.store
+        if event == "unsubscribe":
+            # The user left: forget them. Repeating this on a retry is harmless.
+            store.delete_user(self.channel.name, user)
+            return None
+        msg_id = message.get("MsgId", "").strip()
+        if msg_id and msg_type != "event":
+            key = f"{user}|{self.channel.name}|{msg_id}"
+        else:
+            key = f"{user}|{self.channel.name}|{message.get('CreateTime', '').strip()}|{event}"
+        previous = store.dedupe_get(key)
+        if previous is not None:
+            return previous or None
+        # No await between dedupe_get and dedupe_put: a retry cannot slip in between.
+        try:
+            text = self._reply_text(message, msg_type, event, user)
+        except Exception:
+            log.exception("%s could not answer %s", self.channel.name, msg_type)
+            return ERROR_TEXT
+        try:
+            store.dedupe_put(key, text or "", self.services.clock(), user=user)
+        except Exception:  # a full disk must not cost the user the answer
+            log.exception("%s could not record message %s", self.channel.name, key)
+        return text or None
+
+    def _ask(self, text: str, user: str) -> str:
+        """One question through the shared path that answers, logs and (un)subscribes."""
+        incoming = Incoming(text=text, channel=self.channel.name, user=user, chat=user)
+        return self.services.ask(incoming).text
+
+    def _reply_text(
+        self, message: dict[str, str], msg_type: str, event: str, user: str
+    ) -> str | None:
+        """Decide what to say for each message type; None means nothing to say."""
+        engine = self.services.engine
+        if msg_type == "text":
+            content = message.get("Content", "").strip()
+            return self._ask(content, user) if content else None
+        if msg_type == "voice" and message.get("Recognition", "").strip():
+            # Speech recognition is switched on: the user asked a question aloud.
+            return self._ask(message["Recognition"].strip(), user)
+        if msg_type == "event":
+            if event == "subscribe":
+                return engine.intent_reply("welcome")
+            if event == "click":
+                question = engine.menu_question(message.get("EventKey", "").strip())
+                return self._ask(question, user) if question else engine.intent_reply("help")
+            return None  # VIEW, LOCATION, enter_agent, ...: nothing to say
+        # image, voice, video, location, link, file, ...: ask for text instead
+        return engine.intent_reply("non_text")
+
+    def _render(
+        self, message: dict[str, str], text: str, encrypted: bool, nonce: str
+    ) -> web.Response:
+        """Wrap the text in reply XML, encrypted whenever the request was."""
+        now = int(time.time())
+        xml = text_reply_xml(
+            to_user=message["FromUserName"].strip(),
+            from_user=message["ToUserName"].strip(),
+            content=text,
+            create_time=now,
+        )
+        if encrypted:
+            crypto = self.channel.crypto
+            assert crypto is not None
+            encrypt = crypto.encrypt(xml)
+            timestamp = str(now)
+            xml = encrypted_reply_xml(
+                encrypt, crypto.sign(timestamp, nonce, encrypt), timestamp, nonce
+            )
+        return web.Response(text=xml, content_type="application/xml")
