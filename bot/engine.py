@@ -20,8 +20,14 @@ QUOTE_LIMIT = 320
 MAX_SUGGESTIONS = 3
 ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
 _SENTENCE_END = re.compile(r"(?<=[。；！？])")
-_YEAR = re.compile(r"(20\d\d)")
-_RELATIVE_YEARS = {"今年": 0, "本年": 0, "去年": -1, "上年": -1, "前年": -2}
+_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
+# 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
+_RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
+_THIS_YEAR = ("今年", "本年", "今届", "本届")
+_ROW_NUMBER = re.compile(r"(?:序号|编号)\s*([0-9]+|[一二三四五六七八九十]+)|第\s*([0-9]+|[一二三四五六七八九十]+)\s*(?:个|项|号)")
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
+DRILL_MIN = 0.45  # a sub-item whose text covers this much of the question is answered instead of its section
+DRILL_GAP = 0.15
 
 
 class _Blank(dict):
@@ -131,6 +137,8 @@ class Engine:
         if not analysis.normalized:
             return self._fallback(index, analysis, now, empty=True)
         doc, explicit = self._document_for(analysis.normalized, now)
+        if doc is None:
+            return self._fallback(index, analysis, now, other_year=True)
         results = index.search(analysis)
         ranked = self._resolve(index, results, doc, explicit, analysis.entities)
         if not ranked:
@@ -149,28 +157,47 @@ class Engine:
                 action=intent.action,
                 suggestions=self._suggestions(k, ranked, None),
             )
-        unit = k.units[target[5:]]
+        unit = self._drill_down(index, k.units[target[5:]], analysis)
         return self._compose(index, unit, score, analysis, now, ranked, several=len(k.documents) > 1)
+
+    def _drill_down(self, index: Index, unit: Unit, analysis: Analysis) -> Unit:
+        """A section whose one sub-item clearly holds what was asked answers with that sub-item."""
+        if not unit.children:
+            return unit
+        k = index.knowledge
+        scored = sorted(((index.overlap(analysis.normalized, k.units[c].text), c) for c in unit.children), reverse=True)
+        best, child = scored[0]
+        second = scored[1][0] if len(scored) > 1 else 0.0
+        if best >= DRILL_MIN and best - second >= DRILL_GAP and best > index.overlap(analysis.normalized, unit.text):
+            return k.units[child]
+        return unit
 
     def _is_out_of_scope(self, k: Knowledge, target: str) -> bool:
         return target.startswith("intent:") and k.intents[target[7:]].fallback
 
-    def _document_for(self, normalized: str, now: datetime) -> tuple[Document, bool]:
-        """The document a question is about: named by year or number, else the latest campaign."""
+    def _document_for(self, normalized: str, now: datetime) -> tuple[Document | None, bool]:
+        """The document a question is about: named by number or year, else the latest campaign.
+
+        None means the question names a year no notice covers: answering from another year would mislead.
+        """
         docs = self.knowledge.documents
         latest = self.knowledge.latest_document()
-        if len(docs) == 1:
-            return latest, False
         for doc in docs.values():
-            number = re.sub(r"\s", "", doc.number)
+            number = re.sub(r"\s", "", fold_number(doc.number))
             serial = re.search(r"(\d+)号", number)
             if number in normalized or (serial and f"{serial.group(1)}号" in normalized):
                 return doc, True
-        years = {int(y) for y in _YEAR.findall(normalized)}
-        this_year = now.astimezone(self.zone).year
+        this_year = self._today(now).year
+        years = {int(y) for y in _YEAR.findall(_strip_numbers(normalized, docs.values()))}
         years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
-        for year in sorted(years, reverse=True):
-            matching = [d for d in docs.values() if d.year == year]
+        if years:
+            for year in sorted(years, reverse=True):
+                matching = [d for d in docs.values() if d.year == year]
+                if matching:
+                    return max(matching, key=lambda d: d.date), True
+            return None, True
+        if any(word in normalized for word in _THIS_YEAR):
+            matching = [d for d in docs.values() if d.year == this_year]
             if matching:
                 return max(matching, key=lambda d: d.date), True
         return latest, False
@@ -232,7 +259,7 @@ class Engine:
         deadlines: list[DeadlineInfo] = []
         header = f"【{unit.section}{unit.label}】{unit.title}" if unit.kind in ("section", "item") else f"【{unit.section}】{unit.title}"
         if unit.table is not None:
-            body = self._table_answer(unit, analysis.entities, t)
+            body = self._table_answer(unit, analysis.entities, analysis.normalized, t)
         elif unit.deadline is not None:
             d = unit.deadline
             body = "\n".join(
@@ -296,13 +323,13 @@ class Engine:
             text = _quote(text, QUOTE_LIMIT)
         children = [k.units[c] for c in unit.children]
         if children:
-            labels = "；".join(f"{c.label}{_clause(c.text)}" for c in children)
+            labels = "；".join(_clause(c.text) if c.text.startswith(c.label) else f"{c.label}：{_clause(c.text)}" for c in children)
             more = fill(k.templates["more_items"], items=labels)
             if len(text) + len(more) < MAIN_LIMIT - 60:
                 text += "\n" + more
         return text
 
-    def _table_answer(self, unit: Unit, entities: list[Entity], t: dict[str, str]) -> str:
+    def _table_answer(self, unit: Unit, entities: list[Entity], normalized: str, t: dict[str, str]) -> str:
         table = unit.table
         assert table is not None
         rows = list(table.rows)
@@ -311,8 +338,13 @@ class Engine:
         orgs = {e.canonical for e in wanted if e.role == "org"}
         cities = {e.canonical for e in wanted if e.role == "city"}
         label = ""
+        number = _ROW_NUMBER.search(normalized)
         if projects:
             rows = [r for r in rows if table.cell(r, "name") in projects]
+        elif number and not (orgs or cities) and "number" in table.roles:
+            wanted_no = _cn_number(number.group(1) or number.group(2))
+            rows = [r for r in rows if table.cell(r, "number") == str(wanted_no)]
+            label = f"序号{wanted_no}"
         else:
             if orgs:
                 rows = [r for r in rows if table.cell(r, "org") in orgs]
@@ -355,11 +387,21 @@ class Engine:
         return out[:MAX_SUGGESTIONS]
 
     def _fallback(
-        self, index: Index, analysis: Analysis, now: datetime, empty: bool = False, top: tuple[str, float] | None = None
+        self,
+        index: Index,
+        analysis: Analysis,
+        now: datetime,
+        empty: bool = False,
+        top: tuple[str, float] | None = None,
+        other_year: bool = False,
     ) -> Reply:
         k = index.knowledge
         t = k.templates
-        text = fill(t["empty"] if empty else t["fallback"], **self._context())
+        context = self._context()
+        years = "、".join(str(y) for y in sorted({d.year for d in k.documents.values()}))
+        text = fill(t["empty"] if empty else t["fallback"], **context)
+        if other_year:
+            text = fill(t.get("other_year", "目前只收录了{years}年的通知。"), years=years, **context) + "\n" + text
         sources = []
         if top and top[0].startswith("unit:"):
             unit = k.units[top[0][5:]]
@@ -416,12 +458,33 @@ def _quote(text: str, limit: int) -> str:
     return f"“{text}”"
 
 
-def _clause(text: str, limit: int = 24) -> str:
+def _clause(text: str, limit: int = 40) -> str:
     first = re.split(r"[，。；]", text, maxsplit=1)[0]
-    for prefix in ("一是", "二是", "三是", "四是", "五是", "六是"):
-        if first.startswith(prefix):
-            first = first[len(prefix) :]
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def fold_number(number: str) -> str:
+    """A document number as the normaliser leaves it (brackets become spaces)."""
+    return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
+
+
+def _strip_numbers(normalized: str, documents: object) -> str:
+    """Remove document numbers so 〔2021〕 in a cited number does not count as a year asked about."""
+    for doc in documents:  # type: ignore[attr-defined]
+        normalized = normalized.replace(fold_number(doc.number).lower(), " ")
+    return normalized
+
+
+def _cn_number(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if text == "十":
+        return 10
+    if len(text) == 1 and text in _CN_DIGITS:
+        return _CN_DIGITS[text]
+    if len(text) == 2 and text[0] == "十":
+        return 10 + _CN_DIGITS.get(text[1], 0)
+    return None
 
 
 def load_engine(

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.knowledge import Knowledge, Unit
-from bot.text import PLACEHOLDERS, Normalizer, Segmenter, char_ngrams, idf_weighted
+from bot.text import PLACEHOLDERS, Normalizer, Segmenter, char_ngrams, fold, idf_weighted
 
 _PLACEHOLDER_RE = re.compile(r"\{(city|project|org)\}")
 _SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团", "项目", "工程")
@@ -137,6 +137,9 @@ class Index:
         self._entity_re = (
             re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))) if names else None
         )
+        # Company-like names the tables do not list (中建三局 …): recognised so the answer can say "没有".
+        patterns = [fold(p) for p in lex.org_patterns]
+        self._org_re = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
     def _dictionary_words(self) -> list[str]:
         words = set(self._entity_names)
@@ -147,18 +150,25 @@ class Index:
         return sorted(words)
 
     def entities(self, normalized: str) -> tuple[str, list[Entity]]:
-        """Recognise entities (longest first) and replace each with its placeholder."""
-        if self._entity_re is None:
-            return normalized, []
+        """Recognise entities (known names longest first, then unknown company names) as placeholders."""
         found: list[Entity] = []
+        if self._entity_re is not None:
+            for m in self._entity_re.finditer(normalized):
+                role, canonical, unit = self._entity_names[m.group(0)]
+                found.append(Entity(role, canonical, unit, m.start(), m.end()))
+        if self._org_re is not None:
+            for m in self._org_re.finditer(normalized):
+                if m.end() > m.start() and not any(e.start < m.end() and m.start() < e.end for e in found):
+                    found.append(Entity("org", m.group(0), "", m.start(), m.end()))
+        if not found:
+            return normalized, []
+        found.sort(key=lambda e: e.start)
         out: list[str] = []
         last = 0
-        for m in self._entity_re.finditer(normalized):
-            role, canonical, unit = self._entity_names[m.group(0)]
-            found.append(Entity(role, canonical, unit, m.start(), m.end()))
-            out.append(normalized[last : m.start()])
-            out.append(PLACEHOLDERS[role])
-            last = m.end()
+        for e in found:
+            out.append(normalized[last : e.start])
+            out.append(PLACEHOLDERS[e.role])
+            last = e.end
         out.append(normalized[last:])
         return "".join(out), found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,7 @@ class Lexicon:
     aliases: dict[str, str]
     cities: dict[str, tuple[str, ...]]
     stopwords: frozenset[str]
+    org_patterns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -516,7 +518,20 @@ def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit |
 
 
 def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
-    f = c.mapping(root, "", optional=("cantonese", "synonyms", "typos", "aliases", "cities", "stopwords")) or {}
+    f = (
+        c.mapping(root, "", optional=("cantonese", "synonyms", "typos", "aliases", "cities", "stopwords", "org_patterns"))
+        or {}
+    )
+    patterns: list[str] = []
+    if "org_patterns" in f:
+        for i, node in enumerate(c.sequence(f["org_patterns"], "org_patterns")):
+            pattern = c.string(node, f"org_patterns[{i}]")
+            try:
+                if pattern:
+                    re.compile(pattern)
+                    patterns.append(pattern)
+            except re.error as exc:
+                c.fail(node, f"org_patterns[{i}]", f"not a valid regular expression: {exc}")
     cities: dict[str, tuple[str, ...]] = {}
     if "cities" in f:
         for name, node in (c.mapping(f["cities"], "cities", open_keys=True) or {}).items():
@@ -531,6 +546,7 @@ def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
         aliases=c.string_map(f["aliases"], "aliases") if "aliases" in f else {},
         cities=cities,
         stopwords=frozenset(c.strings(f["stopwords"], "stopwords")) if "stopwords" in f else frozenset(),
+        org_patterns=tuple(patterns),
     )
 
 
