@@ -1,0 +1,192 @@
+"""Web chat page and JSON API: the channel that needs no account on any platform.
+
+Routes: ``GET /`` (chat page), ``POST /api/ask``, ``GET /api/deadlines``, ``GET /healthz`` and
+the page's files under ``/static/``. Bad input always gets a JSON 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.services import Services
+from bot.types import Incoming
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_BODY = 16 * 1024  # bytes of a POST /api/ask body
+MAX_TEXT = 2000  # characters of one question
+MIN_YEAR, MAX_YEAR = 2000, 2100  # the range a `now` override may ask about
+SESSION_COOKIE = "qm_sid"
+_SESSION_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+# The page loads nothing from elsewhere, so the browser may refuse anything that tries to.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+
+
+class BadRequest(Exception):
+    """Input the API refuses; carries the HTTP status and a message for the page to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        """Keep status and message together so every refusal is answered the same way."""
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    """JSON with Chinese left readable, for curl users as much as for the page."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _error(status: int, message: str) -> web.Response:
+    """The one error shape of the API: ``{"error": ...}``."""
+    return _json({"error": message}, status=status)
+
+
+async def read_capped(request: web.Request, limit: int = MAX_BODY) -> bytes:
+    """Read the body ourselves, because aiohttp's client_max_size is app-wide and too coarse."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(413, f"请求太大（上限 {limit // 1024} KiB）")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(4096):
+        body.extend(chunk)
+        if len(body) > limit:
+            raise BadRequest(413, f"请求太大（上限 {limit // 1024} KiB）")
+    return bytes(body)
+
+
+def parse_now(value: object, services: Services) -> datetime | None:
+    """Let a caller ask "as of" a moment (demos, tests); a naive time is in the bot's zone."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(400, "now 必须是 ISO-8601 时间字符串")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequest(400, "now 不是有效的 ISO-8601 时间") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=services.settings.zone)
+    try:
+        moment = moment.astimezone(services.settings.zone)
+    except OverflowError:
+        raise BadRequest(400, "now 超出支持的时间范围") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # keep the engine's date arithmetic in range
+        raise BadRequest(400, f"now 必须在 {MIN_YEAR} 到 {MAX_YEAR} 年之间")
+    return moment
+
+
+def parse_question(body: bytes) -> tuple[str, object]:
+    """Validate the ask payload so the engine only ever sees a sensible question."""
+    try:
+        data = json.loads(body)
+    except ValueError:  # also bad UTF-8
+        raise BadRequest(400, "请求体不是有效的 JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "请求体必须是 JSON 对象")
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise BadRequest(400, "缺少 text 字段（字符串）")
+    text = text.strip()
+    if not text:
+        raise BadRequest(400, "问题不能为空")
+    if len(text) > MAX_TEXT:
+        raise BadRequest(413, f"问题太长（上限 {MAX_TEXT} 字）")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes
+        raise BadRequest(400, "问题包含无效字符") from None
+    return text, data.get("now")
+
+
+def session_id(request: web.Request) -> str:
+    """The anonymous id the page was given, so the question log can group one visitor's turns."""
+    value = request.cookies.get(SESSION_COOKIE, "")
+    return value if _SESSION_RE.fullmatch(value) else ""
+
+
+class WebChat:
+    """Request handlers sharing one Services."""
+
+    def __init__(self, services: Services) -> None:
+        """Hold the services every handler answers from."""
+        self.services = services
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        """Serve the chat page and hand out an anonymous session id on the first visit."""
+        response = web.FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+        if not session_id(request):
+            response.set_cookie(
+                SESSION_COOKIE, secrets.token_urlsafe(16), httponly=True, samesite="Lax", path="/"
+            )
+        return response
+
+    async def ask(self, request: web.Request) -> web.Response:
+        """Answer one question through the same path (and question log) as every other channel."""
+        try:
+            if request.content_type != "application/json":
+                raise BadRequest(400, "Content-Type 必须是 application/json")
+            text, raw_now = parse_question(await read_capped(request))
+            now = parse_now(raw_now, self.services)
+        except BadRequest as exc:
+            return _error(exc.status, exc.message)
+        incoming = Incoming(text, channel="web", user=session_id(request), chat="")
+        try:
+            reply = self.services.ask(incoming, now)
+        except Exception:
+            log.exception("web: answering %r failed", text[:80])
+            return _error(500, "内部错误，请稍后再试")
+        return _json(reply.to_dict(text))
+
+    async def deadlines(self, request: web.Request) -> web.Response:
+        """Feed the page's countdown card; ``?now=`` shows the card as of another day."""
+        try:
+            now = parse_now(request.query.get("now"), self.services)
+        except BadRequest as exc:
+            return _error(exc.status, exc.message)
+        items = self.services.engine.deadlines(now or self.services.clock())
+        return _json([d.to_dict() for d in items])
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Tell a probe the process is up and which knowledge it answers from."""
+        engine = self.services.engine
+        counts = engine.counts()
+        return _json(
+            {
+                "status": "ok",
+                "knowledge_version": engine.version,
+                "units": counts.get("units"),
+                "deadlines": counts.get("deadlines"),
+                "projects": counts.get("projects"),
+            }
+        )
+
+
+def setup(app: web.Application, services: Services) -> None:
+    """Mount the web chat and its API on the shared app."""
+    chat = WebChat(services)
+    app.router.add_get("/", chat.index)
+    app.router.add_post("/api/ask", chat.ask)
+    app.router.add_get("/api/deadlines", chat.deadlines)
+    app.router.add_get("/healthz", chat.healthz)
+    app.router.add_static("/static/", STATIC_DIR, name="static")

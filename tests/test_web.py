@@ -1,0 +1,214 @@
+"""Web chat API and page through aiohttp's test client, with the real engine and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import create_app
+from bot.config import ROOT, load_settings
+from bot.engine import Engine, load_engine
+from bot.services import Services
+from bot.store import Store
+
+TZ = ZoneInfo("Asia/Shanghai")
+FIXED_NOW = datetime(2021, 9, 20, 10, 0, tzinfo=TZ)  # ten days before the 9月30日 deadline
+REPLY_KEYS = {
+    "question",
+    "answer",
+    "fallback",
+    "intent",
+    "sources",
+    "deadlines",
+    "suggestions",
+    "action",
+}
+
+
+def make_services(db: Path, engine: Engine) -> Services:
+    """Services as the running bot builds them, with a clock fixed inside the campaign."""
+    settings = load_settings({}, db=db)
+    return Services(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return load_engine(ROOT / "knowledge", ROOT / "intents.yaml")
+
+
+@pytest.fixture
+def services(tmp_path, engine):
+    services = make_services(tmp_path / "bot.sqlite3", engine)
+    yield services
+    services.store.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client, services):
+    return await aiohttp_client(create_app(services))
+
+
+def summary_deadline(data: dict) -> dict:
+    """The 9月30日 summary deadline in a reply or deadline list."""
+    items = data["deadlines"] if isinstance(data, dict) else data
+    found = [d for d in items if d["date"] == "2021-09-30"]
+    assert found, items
+    return found[0]
+
+
+async def test_ask_answers_the_summary_deadline(client, services):
+    resp = await client.post("/api/ask", json={"text": "总结材料什么时候交"})
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    data = await resp.json()
+    assert set(data) == REPLY_KEYS
+    assert data["question"] == "总结材料什么时候交"
+    assert "9月30日" in data["answer"]
+    assert data["fallback"] is False
+    assert data["sources"] and all({"id", "title", "score"} <= set(s) for s in data["sources"])
+    assert all(isinstance(s, str) and s for s in data["suggestions"])
+    assert summary_deadline(data)["days_left"] == 10
+    assert services.store.stats()["questions"] == 1
+
+
+async def test_question_is_trimmed_and_logged_under_the_page_session(client, services):
+    page = await client.get("/")
+    sid = page.cookies["qm_sid"].value
+    assert len(sid) >= 16
+    resp = await client.post("/api/ask", json={"text": "  明天天气怎么样  "})
+    data = await resp.json()
+    assert data["question"] == "明天天气怎么样"
+    assert data["fallback"] is True
+    # staff see the unanswered question, logged once on the web channel for this visitor
+    assert services.store.unanswered() == [("明天天气怎么样", 1)]
+    # the log knows the visitor only by that anonymous id, and can forget it
+    assert services.store.delete_user("web", sid) == 1
+    assert services.store.delete_user("web", sid) == 0
+
+
+async def test_now_changes_the_countdown(client):
+    early = await client.post(
+        "/api/ask", json={"text": "总结材料什么时候交", "now": "2021-09-25T09:00:00+08:00"}
+    )
+    late = await client.post("/api/ask", json={"text": "总结材料什么时候交", "now": "2021-09-29"})
+    assert early.status == late.status == 200
+    assert summary_deadline(await early.json())["days_left"] == 5
+    assert summary_deadline(await late.json())["days_left"] == 1
+    default = await client.post("/api/ask", json={"text": "总结材料什么时候交"})
+    assert summary_deadline(await default.json())["days_left"] == 10
+
+
+async def test_deadlines_endpoint_counts_down_from_the_clock(client):
+    resp = await client.get("/api/deadlines")
+    assert resp.status == 200
+    items = await resp.json()
+    assert all(set(d) == {"id", "date", "days_left", "what", "document"} for d in items)
+    summary = summary_deadline(items)
+    assert summary["days_left"] == 10
+    assert "总结" in summary["what"]
+    moved = await client.get("/api/deadlines", params={"now": "2021-09-30T08:00:00+08:00"})
+    assert summary_deadline(await moved.json())["days_left"] == 0
+    for nonsense in ("next week", "0001-01-01T00:00:00+14:00"):
+        bad = await client.get("/api/deadlines", params={"now": nonsense})
+        assert bad.status == 400
+        assert "error" in await bad.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (json.dumps({"text": "电话"}), "text/plain"),
+        ("text=电话", "application/x-www-form-urlencoded"),
+        ("{not json", "application/json"),
+        (b'{"text": "\xff\xfe"}', "application/json"),
+        ('["电话"]', "application/json"),
+        ("{}", "application/json"),
+        (json.dumps({"text": 42}), "application/json"),
+        (json.dumps({"text": None}), "application/json"),
+        (json.dumps({"text": "   \n\t "}), "application/json"),
+        (json.dumps({"text": "电话", "now": "yesterday"}), "application/json"),
+        (json.dumps({"text": "电话", "now": 1632100000}), "application/json"),
+        (json.dumps({"text": "电话", "now": "0001-01-01T00:00:00+14:00"}), "application/json"),
+        (json.dumps({"text": "电话", "now": "9999-12-31T23:59:59-23:00"}), "application/json"),
+        ('{"text": "\\ud800"}', "application/json"),
+        ("", "application/json"),
+    ],
+)
+async def test_bad_requests_get_400_json(client, services, body, content_type):
+    resp = await client.post("/api/ask", data=body, headers={"Content-Type": content_type})
+    assert resp.status == 400
+    data = await resp.json()
+    assert isinstance(data["error"], str) and data["error"]
+    assert services.store.stats()["questions"] == 0
+
+
+async def test_too_long_question_gets_413(client, services):
+    ok = await client.post("/api/ask", json={"text": "电" * 2000})
+    assert ok.status == 200
+    resp = await client.post("/api/ask", json={"text": "电" * 2001})
+    assert resp.status == 413
+    assert "error" in await resp.json()
+    assert services.store.stats()["questions"] == 1
+
+
+async def test_too_large_body_gets_413(client, services):
+    padded = json.dumps({"text": "电话", "pad": "x" * 17_000})
+    resp = await client.post("/api/ask", data=padded, headers={"Content-Type": "application/json"})
+    assert resp.status == 413
+    assert "error" in await resp.json()
+
+    async def chunks():  # no Content-Length: the cap must hold while streaming too
+        yield b'{"text": "'
+        for _ in range(40):
+            yield b"a" * 1024
+        yield b'"}'
+
+    streamed = await client.post(
+        "/api/ask", data=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status == 413
+    assert services.store.stats()["questions"] == 0
+
+
+async def test_healthz_reports_the_knowledge(client):
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    data = await resp.json()
+    assert data["status"] == "ok"
+    assert isinstance(data["knowledge_version"], str) and data["knowledge_version"]
+    assert data["units"] > 0
+    assert data["deadlines"] >= 1
+    assert data["projects"] > 0
+
+
+async def test_page_has_the_chat_and_input_bar(client):
+    resp = await client.get("/")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    html = await resp.text()
+    assert 'id="input"' in html and 'id="send"' in html and 'id="composer"' in html
+    assert 'name="viewport"' in html
+    assert "/static/app.js" in html and "/static/app.css" in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+
+
+async def test_static_files_are_served(client):
+    js = await client.get("/static/app.js")
+    assert js.status == 200
+    assert "javascript" in js.content_type
+    source = await js.text()
+    assert "textContent" in source and "innerHTML" not in source
+    css = await client.get("/static/app.css")
+    assert css.status == 200
+    assert css.content_type == "text/css"
+    assert "pre-wrap" in await css.text()
+    missing = await client.get("/static/nothing.js")
+    assert missing.status == 404
+    escape = await client.get("/static/..%2f..%2fconfig.py")
+    assert escape.status in (403, 404)
