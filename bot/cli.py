@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         app = None
     if app is not None:
         app.add_commands(sub, common)
+    from bot import ingest
+
+    ingest.add_command(sub)
     return parser
 
 
@@ -201,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `ask … | head` closed the pipe: not an error worth a traceback
+        sys.stderr.close()
+        return 0
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
         return 2

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.index import Analysis, Entity, Index
+from bot.index import Analysis, Entity, Index, split_cell
 from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
 from bot.types import DeadlineInfo, Incoming, Reply, Source
 
@@ -333,10 +333,9 @@ class Engine:
         table = unit.table
         assert table is not None
         rows = list(table.rows)
-        wanted = [e for e in entities if e.unit in ("", unit.id)]
-        projects = {e.canonical for e in wanted if e.role == "project"}
-        orgs = {e.canonical for e in wanted if e.role == "org"}
-        cities = {e.canonical for e in wanted if e.role == "city"}
+        projects = {e.canonical for e in entities if e.role == "project" and "name" in table.roles}
+        orgs = {e.canonical for e in entities if e.role == "org" and "org" in table.roles}
+        cities = {e.canonical for e in entities if e.role == "city" and "city" in table.roles}
         label = ""
         number = _ROW_NUMBER.search(normalized)
         if projects:
@@ -350,12 +349,15 @@ class Engine:
                 rows = [r for r in rows if table.cell(r, "org") in orgs]
                 label = "、".join(sorted(orgs))
             if cities:
-                rows = [r for r in rows if table.cell(r, "city") in cities]
+                rows = [r for r in rows if cities & set(split_cell(table.cell(r, "city")))]
                 label = "、".join(sorted(cities)) + (f"（{label}）" if label else "")
         if not rows:
-            all_cities = "、".join(dict.fromkeys(table.cell(r, "city") for r in table.rows if table.cell(r, "city")))
-            return fill(t["no_rows"], filter=label or "符合条件", cities=all_cities, count=len(table.rows))
-        lines = [fill(t["rows_header"], filter=label, count=len(rows))]
+            all_cities = "、".join(dict.fromkeys(c for r in table.rows for c in split_cell(table.cell(r, "city"))))
+            text = fill(t["no_rows"], filter=label or "符合条件的", title=unit.title, count=len(table.rows))
+            if all_cities:
+                text += fill(t["rows_cities"], cities=all_cities, count=len(table.rows))
+            return text
+        lines = [] if projects else [fill(t["rows_header"], filter=label or "全部", title=unit.title, count=len(rows))]
         number_col = table.roles.get("number")
         for i, row in enumerate(rows, 1):
             cells = "；".join(f"{col}：{val}" for col, val in row.values.items() if col != number_col and val)

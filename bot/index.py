@@ -127,9 +127,8 @@ class Index:
                     for alias, full in lex.aliases.items():
                         if full == org:
                             add(alias, "org", org, unit.id)
-                city = table.cell(row, "city")
-                if city:
-                    add(city, "city", city, unit.id)
+                for city in split_cell(table.cell(row, "city")):
+                    add(city, "city", city, "")  # any table with a city column can filter by it
         for city, aliases in lex.cities.items():
             for surface in (city, *aliases):
                 add(surface, "city", city, "")
@@ -151,15 +150,19 @@ class Index:
 
     def entities(self, normalized: str) -> tuple[str, list[Entity]]:
         """Recognise entities (known names longest first, then unknown company names) as placeholders."""
-        found: list[Entity] = []
+        candidates: list[tuple[int, int, Entity]] = []  # (length, known?, entity): longest wins
         if self._entity_re is not None:
             for m in self._entity_re.finditer(normalized):
                 role, canonical, unit = self._entity_names[m.group(0)]
-                found.append(Entity(role, canonical, unit, m.start(), m.end()))
+                candidates.append((m.end() - m.start(), 1, Entity(role, canonical, unit, m.start(), m.end())))
         if self._org_re is not None:
             for m in self._org_re.finditer(normalized):
-                if m.end() > m.start() and not any(e.start < m.end() and m.start() < e.end for e in found):
-                    found.append(Entity("org", m.group(0), "", m.start(), m.end()))
+                if m.end() > m.start():
+                    candidates.append((m.end() - m.start(), 0, Entity("org", m.group(0), "", m.start(), m.end())))
+        found: list[Entity] = []
+        for _, _, e in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2].start)):
+            if not any(f.start < e.end and e.start < f.end for f in found):
+                found.append(e)
         if not found:
             return normalized, []
         found.sort(key=lambda e: e.start)
@@ -235,6 +238,11 @@ class Index:
             if g in have:
                 hit += w
         return hit / total if total else 0.0
+
+
+def split_cell(cell: str) -> list[str]:
+    """A cell may list several values (广州、佛山、肇庆)."""
+    return [part for part in re.split(r"[、，,/；;\s]+", cell) if part]
 
 
 def _title_text(unit: Unit) -> str:

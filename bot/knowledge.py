@@ -30,6 +30,7 @@ TEMPLATE_KEYS = (
     "rows_header",
     "row",
     "no_rows",
+    "rows_cities",
     "more_items",
 )
 
