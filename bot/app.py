@@ -1,0 +1,321 @@
+"""Wiring: one process, one event loop: the aiohttp server, Telegram, reminders and knowledge reload."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.engine import Engine, load_engine
+from bot.knowledge import Deadline, load_knowledge
+from bot.reminders import ReminderLoop, Sender, schedule, send_due
+from bot.services import SERVICES, Services
+from bot.store import Store
+from bot.yamlcheck import KnowledgeError
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times
+
+
+def make_clock(settings: Settings, fixed: datetime | None) -> Callable[[], datetime]:
+    """The real time in the bot's zone, or a fixed time for demos, previews and tests."""
+    if fixed is not None:
+        return lambda: fixed
+    return lambda: datetime.now(settings.zone)
+
+
+def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Services:
+    """Load knowledge (raising KnowledgeError when it is broken) and open the SQLite file."""
+    engine = engine or load_engine(
+        settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.db.parent / "cache"
+    )
+    return Services(engine=engine, store=Store(settings.db), settings=settings, clock=make_clock(settings, now))
+
+
+@dataclass
+class ReloadResult:
+    """What a reload did: the new version, or the problems that kept the old knowledge in place."""
+
+    ok: bool
+    version: str
+    problems: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One message for the admins."""
+        if self.ok:
+            return f"知识库已重新加载，版本 {self.version}"
+        return f"知识库重新加载失败，仍使用版本 {self.version}：\n" + "\n".join(self.problems[:20])
+
+
+class Reloader:
+    """Validates new knowledge off the event loop and swaps it in only when it is good."""
+
+    def __init__(self, services: Services, notify: Callable[[str], object] | None = None) -> None:
+        self.services = services
+        self.notify = notify
+        self._lock = asyncio.Lock()
+        self._stamp = self._fingerprint()
+        self.last: ReloadResult | None = None
+
+    def _files(self) -> list[Path]:
+        s = self.services.settings
+        files = sorted(s.knowledge_dir.glob("*.y*ml")) if s.knowledge_dir.is_dir() else []
+        return [*files, s.intents_file]
+
+    def _fingerprint(self) -> tuple:
+        out = []
+        for path in self._files():
+            try:
+                st = path.stat()
+                out.append((str(path), st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((str(path), 0, -1))
+        return tuple(out)
+
+    async def reload(self) -> ReloadResult:
+        """Load and validate in a thread; on success swap atomically, on failure keep serving."""
+        async with self._lock:
+            s = self.services.settings
+            engine = self.services.engine
+            self._stamp = self._fingerprint()
+            try:
+                knowledge = await asyncio.to_thread(load_knowledge, s.knowledge_dir, s.intents_file)
+                await asyncio.to_thread(engine.swap, knowledge)
+                result = ReloadResult(True, engine.version)
+                log.info("knowledge reloaded: version %s", engine.version)
+            except KnowledgeError as exc:
+                result = ReloadResult(False, engine.version, [str(p) for p in exc.problems])
+                log.error("knowledge reload failed, still serving %s:\n%s", engine.version, exc)
+            except Exception as exc:  # an unexpected bug must not take the bot down either
+                log.exception("knowledge reload crashed")
+                result = ReloadResult(False, engine.version, [f"{type(exc).__name__}: {exc}"])
+            self.last = result
+        if self.notify is not None:
+            with contextlib.suppress(Exception):
+                outcome = self.notify(result.describe())
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+        return result
+
+    async def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """Poll modification times; a change reloads within a few seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            if self._fingerprint() != self._stamp:
+                await asyncio.sleep(0.3)  # let an editor finish writing
+                await self.reload()
+
+
+def create_app(services: Services) -> web.Application:
+    """The aiohttp application with every channel whose settings are present."""
+    from bot.adapters import web as web_adapter
+    from bot.adapters import wechat as wechat_adapter
+
+    app = web.Application()
+    app[SERVICES] = services
+    web_adapter.setup(app, services)
+    wechat_adapter.setup(app, services)
+    return app
+
+
+def reminder_senders(services: Services, telegram_bot: object | None) -> dict[str, Sender]:
+    """A sender per channel that can push: Telegram when running, WeChat when its API is configured."""
+    senders: dict[str, Sender] = {}
+    if telegram_bot is not None:
+        from bot.adapters.telegram import TelegramSender
+
+        senders["telegram"] = TelegramSender(telegram_bot, services)  # type: ignore[arg-type]
+    try:
+        from bot.adapters.wechat_push import wechat_senders
+    except ImportError:
+        return senders
+    senders.update(wechat_senders(services))
+    return senders
+
+
+async def close_senders(senders: Mapping[str, Sender]) -> None:
+    """Close the HTTP sessions senders hold, so shutdown leaves nothing open."""
+    for sender in senders.values():
+        close = getattr(sender, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def render_for(services: Services) -> Callable[[Deadline, int], str]:
+    """Reminder text from the current knowledge's templates."""
+    return lambda deadline, _days: services.engine.render_reminder(deadline, services.clock())
+
+
+async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run everything until SIGINT/SIGTERM (or `stop` is set)."""
+    services = build_services(settings, now)
+    app = create_app(services)
+    telegram = None
+    if settings.telegram_token:
+        from bot.adapters import telegram as telegram_adapter
+
+        if settings.telegram_webhook_url:
+            telegram_adapter.install_webhook_route(app, settings)
+    admins_notify: list[Callable[[str], object]] = []
+
+    async def notify(text: str) -> None:
+        for fn in admins_notify:
+            outcome = fn(text)
+            if asyncio.iscoroutine(outcome):
+                await outcome
+
+    reloader = Reloader(services, notify)
+    services.reload = reloader.reload  # type: ignore[attr-defined]
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    print(f"web chat: http://{settings.host}:{settings.port}/  (knowledge {services.engine.version})", flush=True)
+    tasks: list[asyncio.Task] = []
+    senders: dict[str, Sender] = {}
+    try:
+        if settings.telegram_token:
+            telegram = await telegram_adapter.start_telegram(services, app)
+            admins_notify.append(telegram.notify_admins)
+            print("telegram: " + ("webhook" if settings.telegram_webhook_url else "polling"), flush=True)
+        senders = reminder_senders(services, telegram.bot if telegram else None)
+        loop_ = ReminderLoop(
+            services.store,
+            lambda: services.engine.knowledge.deadlines(),
+            senders,
+            render_for(services),
+            clock=services.clock,
+            zone=settings.zone,
+        )
+        tasks.append(asyncio.create_task(loop_.run(), name="reminders"))
+        tasks.append(asyncio.create_task(reloader.watch(), name="knowledge-watch"))
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload()))
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await close_senders(senders)
+        if telegram is not None:
+            with contextlib.suppress(Exception):
+                await telegram.stop()
+        await runner.cleanup()
+        services.store.close()
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _settings_and_now(args: argparse.Namespace) -> tuple[Settings, datetime]:
+    from bot.cli import _settings, parse_now
+
+    settings = _settings(args)
+    return settings, parse_now(args.now, settings) or datetime.now(settings.zone)
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Start the server on the embedded defaults (web chat on localhost, SQLite file)."""
+    from bot.cli import _settings, parse_now
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    try:
+        asyncio.run(serve(settings, parse_now(args.now, settings)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the schedule, or send what is due and exit (for cron): run twice, sent once."""
+    settings, now = _settings_and_now(args)
+    services = build_services(settings, now)
+    deadlines = services.engine.knowledge.deadlines()
+    try:
+        if args.action == "send":
+            report = asyncio.run(_send_once(services, deadlines, now))
+            out.write(json.dumps(report, ensure_ascii=False) + "\n")
+            return 0
+        plan = schedule(deadlines, services.store.subscribers(), services.store, now, settings.zone)
+        if not plan:
+            out.write("no reminders planned (no subscribers, or every deadline has passed)\n")
+        for p in plan:
+            out.write(f"{p.send_at.isoformat()}  {p.status:<20} {p.deadline_id} -{p.offset}d  {p.channel}:{p.chat}\n")
+        return 0
+    finally:
+        services.store.close()
+
+
+async def _send_once(services: Services, deadlines: list[Deadline], now: datetime) -> dict:
+    bot = None
+    app = None
+    if services.settings.telegram_token:
+        from bot.adapters import telegram as telegram_adapter
+
+        app = telegram_adapter.build_application(services, webhook=True)
+        await app.initialize()
+        bot = app.bot
+    senders = reminder_senders(services, bot)
+    try:
+        report = await send_due(deadlines, services.store, now, services.settings.zone, senders, render_for(services))
+        return report.as_dict()
+    finally:
+        await close_senders(senders)
+        if app is not None:
+            await app.shutdown()
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    """Questions, fallback rate and subscribers per channel."""
+    settings, _ = _settings_and_now(args)
+    with Store(settings.db) as store:
+        out.write(json.dumps(store.stats(), ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
+    """The most frequent questions the bot could not answer."""
+    settings, _ = _settings_and_now(args)
+    with Store(settings.db) as store:
+        rows = store.unanswered(args.limit)
+    if not rows:
+        out.write("no unanswered questions\n")
+    for question, count in rows:
+        out.write(f"{count:>5}  {question}\n")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register the server and staff commands on the CLI."""
+    serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
+    serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")
+    serve_p.add_argument("--port", type=int, help="listen port (default 8080 or BOT_PORT)")
+    serve_p.set_defaults(func=cmd_serve)
+    rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
+    rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
+    rem.set_defaults(func=cmd_reminders)
+    sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers").set_defaults(func=cmd_stats)
+    un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
+    un.add_argument("--limit", type=int, default=20)
+    un.set_defaults(func=cmd_unanswered)
+

@@ -1,0 +1,115 @@
+"""The running process: hot reload of knowledge, keeping the last good snapshot, and the serve loop."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import Reloader, build_services, serve
+from bot.config import load_settings
+from bot.types import Incoming
+from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
+
+NOTICE = "gd-2021-quality-month.yaml"
+
+
+@pytest.fixture
+def live(tmp_path: Path):
+    """Services over a private copy of the knowledge, so the test can edit it."""
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, kdir)
+    intents = tmp_path / "intents.yaml"
+    shutil.copy(INTENTS, intents)
+    settings = load_settings({}, knowledge_dir=kdir, intents_file=intents, db=tmp_path / "bot.sqlite3")
+    services = build_services(settings, CAMPAIGN_NOW)
+    yield services
+    services.store.close()
+
+
+def phone_answer(services) -> str:
+    return services.ask(Incoming("联系电话是多少", "web")).text
+
+
+async def wait_for(predicate, timeout: float = 8.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return predicate()
+
+
+async def test_good_edit_changes_answers_within_seconds(live) -> None:
+    told: list[str] = []
+    reloader = Reloader(live, told.append)
+    watcher = asyncio.create_task(reloader.watch(interval=0.2))
+    try:
+        path = live.settings.knowledge_dir / NOTICE
+        assert "020-83133733" in phone_answer(live)
+        path.write_text(path.read_text(encoding="utf-8").replace("83133733", "83139999"), encoding="utf-8")
+        assert await wait_for(lambda: "020-83139999" in phone_answer(live))
+        assert told and "重新加载" in told[-1] and "失败" not in told[-1]
+    finally:
+        watcher.cancel()
+
+
+async def test_broken_edit_keeps_old_answers_and_tells_admins(live) -> None:
+    told: list[str] = []
+    reloader = Reloader(live, told.append)
+    watcher = asyncio.create_task(reloader.watch(interval=0.2))
+    try:
+        version = live.engine.version
+        path = live.settings.knowledge_dir / NOTICE
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("83133733", "83139999").replace("date: 2021-09-30", "date: 下周", 1), encoding="utf-8")
+        assert await wait_for(lambda: bool(told))
+        assert "失败" in told[-1] and f"{NOTICE}:" in told[-1] and "deadlines[0].date" in told[-1]
+        assert live.engine.version == version
+        assert "020-83133733" in phone_answer(live)  # still the last good knowledge
+        assert reloader.last is not None and not reloader.last.ok
+    finally:
+        watcher.cancel()
+
+
+async def test_reload_on_demand_reports_problems(live) -> None:
+    path = live.settings.knowledge_dir / NOTICE
+    path.write_text("document: [unclosed\n", encoding="utf-8")
+    result = await Reloader(live).reload()
+    assert not result.ok
+    assert any(p.startswith(f"{NOTICE}:") or f"/{NOTICE}:" in p for p in result.problems)
+    assert "9月30日" in live.ask(Incoming("总结几时交", "web")).text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_answers_on_defaults_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    settings = load_settings({}, port=port, db=tmp_path / "data" / "bot.sqlite3")
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, CAMPAIGN_NOW, stop))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        health = await r.json()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            assert health["status"] == "ok" and health["projects"] == 6
+            async with session.post(f"http://127.0.0.1:{port}/api/ask", json={"text": "总结材料什么时候交"}) as r:
+                body = await r.json()
+            assert "9月30日" in body["answer"] and body["deadlines"][0]["days_left"] == 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert (tmp_path / "data" / "bot.sqlite3").exists()
