@@ -18,7 +18,8 @@ OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope e
 MAIN_LIMIT = 600  # characters of the main answer; suggestions and source come on top
 QUOTE_LIMIT = 320
 MAX_SUGGESTIONS = 3
-ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
+ENTITY_BONUS = 0.1
+OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign  # naming a project or company of a table is strong evidence the table is meant
 _SENTENCE_END = re.compile(r"(?<=[。；！？])")
 _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 # 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
@@ -136,11 +137,13 @@ class Engine:
         analysis = index.analyze(text)
         if not analysis.normalized:
             return self._fallback(index, analysis, now, empty=True)
-        doc, explicit = self._document_for(analysis.normalized, now)
-        if doc is None:
+        chosen = self._documents_for(analysis.normalized, now)
+        if chosen is None:
             return self._fallback(index, analysis, now, other_year=True)
+        if chosen[1] and len(chosen[0]) == 1:
+            analysis = _without_number(analysis, chosen[0][0])
         results = index.search(analysis)
-        ranked = self._resolve(index, results, doc, explicit, analysis.entities)
+        ranked = self._resolve(index, results, chosen[0], analysis.entities)
         if not ranked:
             return self._fallback(index, analysis, now)
         target, score = ranked[0]
@@ -175,56 +178,58 @@ class Engine:
     def _is_out_of_scope(self, k: Knowledge, target: str) -> bool:
         return target.startswith("intent:") and k.intents[target[7:]].fallback
 
-    def _document_for(self, normalized: str, now: datetime) -> tuple[Document | None, bool]:
-        """The document a question is about: named by number or year, else the latest campaign.
+    def _documents_for(self, normalized: str, now: datetime) -> tuple[list[Document], bool] | None:
+        """The documents a question may be about, preferred first, and whether it named one.
 
-        None means the question names a year no notice covers: answering from another year would mislead.
+        Named by number or year: only that one. Otherwise the documents of the campaign it names
+        (质量月 …), or all of them, newest first. None: it names a year no notice covers, where
+        answering from another year would mislead.
         """
-        docs = self.knowledge.documents
-        latest = self.knowledge.latest_document()
-        for doc in docs.values():
-            number = re.sub(r"\s", "", fold_number(doc.number))
-            serial = re.search(r"(\d+)号", number)
-            if number in normalized or (serial and f"{serial.group(1)}号" in normalized):
-                return doc, True
+        docs = sorted(self.knowledge.documents.values(), key=lambda d: (d.year, d.date), reverse=True)
+        for doc in docs:
+            spaced = fold_number(doc.number).lower()
+            serial = re.search(r"(\d+)号", spaced)
+            if re.sub(r"\s", "", spaced) in normalized.replace(" ", "") or (
+                serial and re.search(rf"(?<!\d){serial.group(1)}号", normalized)
+            ):
+                return [doc], True
         this_year = self._today(now).year
-        years = {int(y) for y in _YEAR.findall(_strip_numbers(normalized, docs.values()))}
+        years = {int(y) for y in _YEAR.findall(_strip_numbers(normalized, docs))}
         years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
+        if any(word in normalized for word in _THIS_YEAR) and any(d.year == this_year for d in docs):
+            years.add(this_year)
         if years:
-            for year in sorted(years, reverse=True):
-                matching = [d for d in docs.values() if d.year == year]
-                if matching:
-                    return max(matching, key=lambda d: d.date), True
-            return None, True
-        if any(word in normalized for word in _THIS_YEAR):
-            matching = [d for d in docs.values() if d.year == this_year]
-            if matching:
-                return max(matching, key=lambda d: d.date), True
-        return latest, False
+            named = [d for d in docs if d.year in years]
+            return (named, True) if named else None
+        campaign = [d for d in docs if d.campaign and d.campaign in normalized]
+        return (campaign or docs), False
 
     def _resolve(
         self,
         index: Index,
         results: list[tuple[str, float]],
-        doc: Document,
-        explicit: bool,
+        docs: list[Document],
         entities: list[Entity],
     ) -> list[tuple[str, float]]:
-        """Map generic intents to the chosen document's unit and keep that document's units only."""
+        """Map generic intents to a preferred document's unit; older documents lose a little per step."""
         k = index.knowledge
+        rank = {d.id: i for i, d in enumerate(docs)}
         named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
         out: dict[str, float] = {}
         for target, score in results:
+            unit = None
             if target.startswith("intent:"):
                 name = target[7:]
-                unit = self._unit_for_intent(k, name, doc.id)
-                if k.intents[name].examples and unit is None and name in ("deadline", "contact", "projects"):
+                unit = next((u for d in docs if (u := self._unit_for_intent(k, name, d.id))), None)
+                if unit is None and name in ("deadline", "contact", "projects"):
                     continue
                 target = f"unit:{unit.id}" if unit else target
             else:
                 unit = k.units[target[5:]]
-                if unit.document != doc.id:
+            if unit is not None:
+                if unit.document not in rank:
                     continue
+                score -= OLDER_PENALTY * rank[unit.document]
                 if unit.id in named:
                     score += ENTITY_BONUS
             if score > out.get(target, 0.0):
@@ -468,6 +473,19 @@ def _clause(text: str, limit: int = 40) -> str:
 def fold_number(number: str) -> str:
     """A document number as the normaliser leaves it (brackets become spaces)."""
     return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
+
+
+def _without_number(analysis: Analysis, doc: Document) -> Analysis:
+    """Once a cited number has picked the document, it should not also steer what is asked."""
+    text = analysis.delexicalized
+    number = fold_number(doc.number).lower()
+    serial = re.search(r"(\d+)号", number)
+    for form in (number, f"{serial.group(1)}号文" if serial else "", f"{serial.group(1)}号" if serial else ""):
+        if form and form in text:
+            rest = text.replace(form, " ").strip()
+            if len(rest) >= 2:
+                return Analysis(analysis.raw, analysis.normalized, rest, analysis.entities)
+    return analysis
 
 
 def _strip_numbers(normalized: str, documents: object) -> str:

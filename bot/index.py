@@ -17,7 +17,8 @@ _PLACEHOLDER_RE = re.compile(r"\{(city|project|org)\}")
 _SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团", "项目", "工程")
 
 CHAR_WEIGHT = 0.65  # character n-grams carry short queries; words add precision
-TEXT_WEIGHT = 0.8  # a match on the notice's own wording counts a little less than a paraphrase
+TEXT_WEIGHT = 0.8
+TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing  # a match on the notice's own wording counts a little less than a paraphrase
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class Index:
         scores *= self.weights
         best = np.zeros(len(self.target_ids))
         np.maximum.at(best, self._entry_target, scores)
-        order = np.argsort(-best)[:8]
+        order = np.argsort(-best)[:TOP_K]
         return [(self.target_ids[i], float(best[i])) for i in order if best[i] > 0]
 
     def reference_search(self, analysis: Analysis) -> list[tuple[str, float]]:
@@ -221,7 +222,7 @@ class Index:
         best: dict[str, float] = defaultdict(float)
         for target, score in zip(self.targets, scores, strict=True):
             best[target] = max(best[target], float(score))
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:8]
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:TOP_K]
         return [(t, s) for t, s in ranked if s > 0]
 
     def overlap(self, query: str, sentence: str) -> float:
