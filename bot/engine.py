@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.index import Analysis, Entity, Index, split_cell
 from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
+from bot.text import PLACEHOLDERS
 from bot.types import DeadlineInfo, Incoming, Reply, Source
 
 THRESHOLD = 0.34  # below this the best match is a guess: say so instead
@@ -142,6 +143,9 @@ class Engine:
             return self._fallback(index, analysis, now, other_year=True)
         if chosen[1] and len(chosen[0]) == 1:
             analysis = _without_number(analysis, chosen[0][0])
+        table = self._entity_only(index, analysis, chosen[0])
+        if table is not None:  # a bare name (中建八局, 深圳, 锦龙苑): show its rows
+            return self._compose(index, table, 1.0, analysis, now, [], several=len(k.documents) > 1)
         results = index.search(analysis)
         ranked = self._resolve(index, results, chosen[0], analysis.entities)
         if not ranked:
@@ -162,6 +166,28 @@ class Engine:
             )
         unit = self._drill_down(index, k.units[target[5:]], analysis)
         return self._compose(index, unit, score, analysis, now, ranked, several=len(k.documents) > 1)
+
+    def _entity_only(self, index: Index, analysis: Analysis, docs: list[Document]) -> Unit | None:
+        """The table to answer from when a question is nothing but a city, project or company name."""
+        if not analysis.entities:
+            return None
+        rest = analysis.delexicalized
+        for ph in PLACEHOLDERS.values():
+            rest = rest.replace(ph, "")
+        for word in index.knowledge.lexicon.stopwords:
+            rest = rest.replace(word, "")
+        if rest.strip():
+            return None
+        k = index.knowledge
+        for e in analysis.entities:
+            if e.unit and e.unit in k.units and k.units[e.unit].document in {d.id for d in docs}:
+                return k.units[e.unit]
+        roles = {e.role for e in analysis.entities}
+        for doc in docs:
+            for unit in k.units.values():
+                if unit.document == doc.id and unit.table and roles & ({"city", "org", "project"} & _table_roles(unit)):
+                    return unit
+        return None
 
     def _drill_down(self, index: Index, unit: Unit, analysis: Analysis) -> Unit:
         """A section whose one sub-item clearly holds what was asked answers with that sub-item."""
@@ -473,6 +499,11 @@ def _clause(text: str, limit: int = 40) -> str:
 def fold_number(number: str) -> str:
     """A document number as the normaliser leaves it (brackets become spaces)."""
     return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
+
+
+def _table_roles(unit: Unit) -> set[str]:
+    roles = set(unit.table.roles) if unit.table else set()
+    return {"project" if r == "name" else r for r in roles}
 
 
 def _without_number(analysis: Analysis, doc: Document) -> Analysis:

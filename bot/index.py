@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,11 +52,13 @@ class _Space:
         matrix = self.vectorizer.fit_transform(docs)
         self.vocab: dict[str, int] = dict(self.vectorizer.vocabulary_)
         self.idf: list[float] = self.vectorizer.idf_.tolist()
+        # What smooth idf gives a feature no entry contains: ln((1 + n) / 1) + 1.
+        self.unknown_idf = math.log(1 + len(docs)) + 1.0
         self.csc = matrix.tocsc()
 
     def scores(self, text: str, out: np.ndarray, weight: float) -> None:
         """Add weight * cosine(text, every entry) into out."""
-        q = idf_weighted(self.analyzer(text), self.vocab, self.idf)
+        q = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
         csc = self.csc
         for col, w in q.items():
             lo, hi = csc.indptr[col], csc.indptr[col + 1]
@@ -65,7 +68,13 @@ class _Space:
     def sklearn_scores(self, text: str) -> np.ndarray:
         """Reference scores through scikit-learn's transform, to check the fast path against."""
         q = self.vectorizer.transform([text])
-        return (self.csc @ q.T).toarray().ravel() if q.nnz else np.zeros(self.csc.shape[0])
+        if not q.nnz:
+            return np.zeros(self.csc.shape[0])
+        known = idf_weighted(self.analyzer(text), self.vocab, self.idf)
+        full = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
+        col = next(iter(known))
+        shrink = full[col] / known[col]  # the same unknown-feature correction as the fast path
+        return (self.csc @ q.T).toarray().ravel() * shrink
 
 
 class Index:
@@ -84,8 +93,11 @@ class Index:
             for q in unit.questions:
                 entries.append((self._prepare_question(q), target, 1.0))
             entries.append((self.normalize(_title_text(unit)), target, TEXT_WEIGHT))
-            if unit.kind in ("section", "item") and unit.text != unit.title:
-                entries.append((self.normalize(unit.text), target, TEXT_WEIGHT))
+            for keyword in unit.keywords:  # a bare keyword should find its unit, not a diluted sentence
+                entries.append((self.normalize(keyword), target, TEXT_WEIGHT))
+            if unit.kind != "table" and unit.text != unit.title:
+                for piece in text_pieces(unit.text):
+                    entries.append((self.normalize(piece), target, TEXT_WEIGHT))
         for intent in knowledge.intents.values():
             for example in intent.examples:
                 entries.append((self._prepare_question(example), f"intent:{intent.name}", 1.0))
@@ -239,6 +251,30 @@ class Index:
             if g in have:
                 hit += w
         return hit / total if total else 0.0
+
+
+_SENTENCES = re.compile(r"(?<=[。；！？])")
+_CLAUSES = re.compile(r"(?<=[，：、》])|(?=《)")
+PIECE_MAX = 24  # longer sentences are also indexed clause by clause, so one word is not drowned
+
+
+def text_pieces(text: str) -> list[str]:
+    """The notice's wording as separately matchable pieces: each sentence, and clauses of long ones."""
+    pieces: list[str] = []
+    for sentence in (s.strip() for s in _SENTENCES.split(text)):
+        if not sentence:
+            continue
+        pieces.append(sentence)
+        if len(sentence) > PIECE_MAX:
+            chunk = ""
+            for clause in _CLAUSES.split(sentence):
+                if chunk and len(chunk) + len(clause) > PIECE_MAX:
+                    pieces.append(chunk)
+                    chunk = ""
+                chunk += clause
+            if chunk and chunk != sentence:
+                pieces.append(chunk)
+    return pieces
 
 
 def split_cell(cell: str) -> list[str]:

@@ -18,7 +18,11 @@ from bot.knowledge import Lexicon
 jieba.setLogLevel(logging.WARNING)
 
 # Kept: letters, digits, CJK, the placeholder characters and spaces. Everything else is noise.
-_NOISE = re.compile(r"[^\w\u4e00-\u9fff\ue000-\ue0ff ]+")
+_NOISE = re.compile(r"[^\w\u4e00-\u9fff\ue000-\ue0ff @.\-]+")
+# @ . - survive only inside ASCII tokens (020-83133733, jt-zac@gd.gov.cn).
+_LOOSE_MARKS = re.compile(r"(?<![a-z0-9])[@.\-]+|[@.\-]+(?![a-z0-9])")
+_RUNS = re.compile(r"[a-z0-9_@.\-]+|[^\sa-z0-9_@.\-]+")
+_PARTS = re.compile(r"[@.\-]")
 _SPACES = re.compile(r"\s+")
 # The Private Use Area characters that stand for a recognised entity in a question.
 PLACEHOLDERS = {"city": "\ue001", "project": "\ue002", "org": "\ue003"}
@@ -54,7 +58,7 @@ class Normalizer:
         text = fold(text)
         for pattern, table in self._steps:
             text = pattern.sub(lambda m, t=table: t[m.group(0)], text)
-        text = _NOISE.sub(" ", text)
+        text = _LOOSE_MARKS.sub(" ", _NOISE.sub(" ", text))
         return _SPACES.sub(" ", text).strip()
 
 
@@ -85,27 +89,40 @@ class Segmenter:
 
 
 def char_ngrams(text: str) -> list[str]:
-    """Character 1- and 2-grams within each space-separated chunk: robust for short Chinese queries."""
+    """Character 1- and 2-grams of Chinese runs; ASCII runs (words, phones, emails) whole and by part."""
     grams: list[str] = []
-    for chunk in text.split(" "):
-        if not chunk:
+    for run in _RUNS.findall(text):
+        if run.isascii():
+            grams.append(run)
+            parts = [p for p in _PARTS.split(run) if len(p) >= 2]
+            if len(parts) > 1:
+                grams.extend(parts)
             continue
-        if chunk.isascii():
-            grams.append(chunk)  # an English word or number is one feature
-            continue
-        grams.extend(chunk)
-        grams.extend(chunk[i : i + 2] for i in range(len(chunk) - 1))
+        grams.extend(run)
+        grams.extend(run[i : i + 2] for i in range(len(run) - 1))
     return grams
 
 
-def idf_weighted(features: Iterable[str], vocab: Mapping[str, int], idf: Iterable[float]) -> dict[int, float]:
-    """Sublinear tf times idf, L2-normalised: the same vector TfidfVectorizer(sublinear_tf=True) makes."""
+def idf_weighted(
+    features: Iterable[str], vocab: Mapping[str, int], idf: list[float], unknown_idf: float | None = None
+) -> dict[int, float]:
+    """Sublinear tf times idf, L2-normalised, as TfidfVectorizer(sublinear_tf=True) makes it.
+
+    With `unknown_idf`, features the index has never seen still count in the norm (as the rarest
+    possible feature): a question that is mostly about something unknown then scores low everywhere,
+    instead of being judged on the few familiar words it shares with some paraphrase.
+    """
     counts: dict[int, int] = {}
+    unknown: dict[str, int] = {}
     for f in features:
         col = vocab.get(f)
         if col is not None:
             counts[col] = counts.get(col, 0) + 1
-    idf_list = idf if isinstance(idf, list) else list(idf)
-    weights = {col: (1.0 + math.log(n)) * idf_list[col] for col, n in counts.items()}
-    norm = math.sqrt(sum(w * w for w in weights.values()))
+        else:
+            unknown[f] = unknown.get(f, 0) + 1
+    weights = {col: (1.0 + math.log(n)) * idf[col] for col, n in counts.items()}
+    norm_sq = sum(w * w for w in weights.values())
+    if unknown_idf is not None:
+        norm_sq += sum(((1.0 + math.log(n)) * unknown_idf) ** 2 for n in unknown.values())
+    norm = math.sqrt(norm_sq)
     return {col: w / norm for col, w in weights.items()} if norm else {}
