@@ -1164,6 +1164,9 @@ class _Builder:
         others = [c for c in columns if c not in roles.values()]
         if "city" in roles:
             questions += [f"{{city}}的{c}" for c in others]
+            who = [roles["name"]] if "name" in roles else others[:1]
+            questions += [f"{{city}}由哪个{c}负责" for c in who]
+            questions += [f"哪个{c}负责{{city}}" for c in who]
         questions += [f"{subject}的{c}" for c in others]
         out: dict[str, Any] = {
             "id": self.uid("table", i),
@@ -1174,7 +1177,7 @@ class _Builder:
         }
         if roles:
             out["roles"] = {r: roles[r] for r in ROLE_ORDER if r in roles}
-        out["questions"] = list(dict.fromkeys(questions))[:MAX_QUESTIONS]
+        out["questions"] = list(dict.fromkeys(questions))[: MAX_QUESTIONS + 3]  # a table answers more kinds
         out["generated"] = True
         out["rows"] = rows
         return out

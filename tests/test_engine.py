@@ -162,3 +162,44 @@ def test_swap_replaces_knowledge_atomically(engine: Engine, now: datetime) -> No
     engine.swap(load_knowledge(KNOWLEDGE, INTENTS))
     assert engine.index is not before
     assert "9月30日" in ask(engine, "总结材料什么时候截止", now).text
+
+
+HOLDOUT = ROOT / "tests" / "data" / "holdout_questions.yaml"
+OUT_OF_SCOPE = ROOT / "tests" / "data" / "out_of_scope.yaml"
+
+
+def test_held_out_questions_pass(engine: Engine, now: datetime) -> None:
+    """Questions written from the notice alone, without seeing the knowledge's paraphrases."""
+    cases = yaml.safe_load(HOLDOUT.read_text(encoding="utf-8"))
+    passed, failures = evaluate(engine, cases, now)
+    assert passed / len(cases) >= 0.95, "\n".join(failures)
+
+
+def test_out_of_scope_questions_are_refused(engine: Engine, now: datetime) -> None:
+    cases = yaml.safe_load(OUT_OF_SCOPE.read_text(encoding="utf-8"))
+    passed, failures = evaluate(engine, cases, now)
+    assert passed / len(cases) >= 0.9, "\n".join(failures)
+
+
+@pytest.mark.parametrize("question", ["2020年质量月主题是什么", "明年质量月总结几时交", "前年的观摩项目"])
+def test_a_year_without_a_notice_is_not_answered_from_another(engine: Engine, now: datetime, question: str) -> None:
+    reply = ask(engine, question, now)
+    assert reply.fallback
+    assert "2021" in reply.text  # says which years it does have
+
+
+def test_bare_names_list_their_rows(engine: Engine, now: datetime) -> None:
+    assert "深圳市新华医院项目" in ask(engine, "中建八局", now).text
+    shenzhen = ask(engine, "深圳", now).text
+    assert "安居锦龙苑" in shenzhen and "腾讯" not in shenzhen
+    assert "没有" in ask(engine, "中建三局", now).text
+
+
+def test_row_by_number(engine: Engine, now: datetime) -> None:
+    text = ask(engine, "附件第3个项目是什么", now).text
+    assert "安居锦龙苑" in text and "腾讯" not in text
+
+
+def test_phone_number_and_email_are_searchable(engine: Engine, now: datetime) -> None:
+    assert "潘泽军" in ask(engine, "83133733是谁的电话", now).text
+    assert "潘泽军" in ask(engine, "jt-zac@gd.gov.cn", now).text
