@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python run_bot.py serve
+	set -a; [ ! -f .env ] || . ./.env; set +a; $(BIN)/python run_bot.py serve
 
 test: $(STAMP)
 	$(BIN)/ruff check .
