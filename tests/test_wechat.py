@@ -506,3 +506,16 @@ def test_wechatpy_rejects_forged_signature():
     """Guard for the tests themselves: wechatpy really checks what we compare against."""
     with pytest.raises(InvalidSignatureException):
         wechatpy_check_signature(TOKEN, "0" * 40, "1", "2")
+
+
+async def test_admin_gets_stats_and_others_do_not(client, services):
+    from dataclasses import replace
+
+    await post_plain(client, text_xml("明天会下雨吗", msg_id="31"))  # one unanswered question
+    plain_user = reply_content(await (await post_plain(client, text_xml("/stats", msg_id="32"))).text())
+    assert "提问数" not in plain_user  # no hint that staff commands exist
+    services.settings = replace(services.settings, admins=frozenset({OPENID}))
+    stats = reply_content(await (await post_plain(client, text_xml("/stats", msg_id="33"))).text())
+    assert "提问数：2" in stats and "未能回答：2" in stats and services.engine.version in stats
+    unanswered = reply_content(await (await post_plain(client, text_xml("/unanswered", msg_id="34"))).text())
+    assert "明天会下雨吗（1 次）" in unanswered

@@ -52,6 +52,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.admin import stats_lines, unanswered_lines
 from bot.config import Settings
 from bot.services import Services
 from bot.types import DeadlineInfo, Incoming, Reply
@@ -187,33 +188,16 @@ def format_deadlines(deadlines: list[DeadlineInfo]) -> str:
 
 def format_stats(stats: dict[str, Any]) -> str:
     """HTML summary of store.stats() for an admin."""
-    questions = int(stats.get("questions", 0))
-    fallbacks = int(stats.get("fallbacks", 0))
-    rate = float(stats.get("fallback_rate", 0.0))
-    subscribers = stats.get("subscribers") or {}
-    lines = [
-        "<b>统计</b>",
-        f"提问数：{questions}",
-        f"未能回答：{fallbacks}（{rate:.0%}）",
-    ]
-    if subscribers:
-        per_channel = "，".join(f"{escape(str(k))} {v}" for k, v in sorted(subscribers.items()))
-        lines.append(f"订阅者：{per_channel}")
-    else:
-        lines.append("订阅者：0")
-    for key, value in stats.items():
-        if key not in {"questions", "fallbacks", "fallback_rate", "subscribers"}:
-            lines.append(f"{escape(str(key))}：{escape(str(value))}")
-    return "\n".join(lines)
+    head, *rest = stats_lines(stats)
+    return "\n".join([f"<b>{escape(head)}</b>", *(escape(line) for line in rest)])
 
 
 def format_unanswered(rows: list[tuple[str, int]]) -> str:
     """HTML list of the most frequent unanswered questions, for an admin."""
+    lines = unanswered_lines(rows)
     if not rows:
-        return "暂时没有未能回答的问题。"
-    lines = ["<b>未能回答的问题</b>（按次数）"]
-    lines += [f"• {escape(question)}（{count} 次）" for question, count in rows]
-    return "\n".join(lines)
+        return escape(lines[0])
+    return "\n".join([f"<b>{escape(lines[0])}</b>", *(escape(line) for line in lines[1:])])
 
 
 # ----------------------------------------------------------------------------- small state

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from bot.admin import admin_reply
 from bot.services import Services
 from bot.types import Incoming
 from bot.wechat_crypto import (
@@ -260,7 +261,10 @@ class CallbackHandler:
         engine = self.services.engine
         if msg_type == "text":
             content = message.get("Content", "").strip()
-            return self._ask(content, user) if content else None
+            if not content:
+                return None
+            staff = admin_reply(self.services, Incoming(content, self.channel.name, user, user))
+            return staff if staff is not None else self._ask(content, user)
         if msg_type == "voice" and message.get("Recognition", "").strip():
             # Speech recognition is switched on: the user asked a question aloud.
             return self._ask(message["Recognition"].strip(), user)
