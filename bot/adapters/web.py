@@ -100,7 +100,7 @@ def parse_question(body: bytes) -> tuple[str, object]:
     """Validate the ask payload so the engine only ever sees a sensible question."""
     try:
         data = json.loads(body)
-    except ValueError:  # also bad UTF-8
+    except (ValueError, RecursionError):  # also bad UTF-8 and nesting deeper than the parser goes
         raise BadRequest(400, "请求体不是有效的 JSON") from None
     if not isinstance(data, dict):
         raise BadRequest(400, "请求体必须是 JSON 对象")
