@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.index import Analysis, Entity, Index, split_cell
+from bot.index import Analysis, Entity, Index, fold_number, split_cell
 from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
 from bot.text import PLACEHOLDERS
 from bot.types import DeadlineInfo, Incoming, Reply, Source
@@ -184,8 +184,8 @@ class Engine:
                 return k.units[e.unit]
         roles = {e.role for e in analysis.entities}
         for doc in docs:
-            for unit in k.units.values():
-                if unit.document == doc.id and unit.table and roles & ({"city", "org", "project"} & _table_roles(unit)):
+            for unit in index.tables_by_document.get(doc.id, ()):
+                if roles & ({"city", "org", "project"} & _table_roles(unit)):
                     return unit
         return None
 
@@ -211,16 +211,17 @@ class Engine:
         (质量月 …), or all of them, newest first. None: it names a year no notice covers, where
         answering from another year would mislead.
         """
-        docs = sorted(self.knowledge.documents.values(), key=lambda d: (d.year, d.date), reverse=True)
-        for doc in docs:
-            spaced = fold_number(doc.number).lower()
-            serial = re.search(r"(\d+)号", spaced)
-            if re.sub(r"\s", "", spaced) in normalized.replace(" ", "") or (
-                serial and re.search(rf"(?<!\d){serial.group(1)}号", normalized)
-            ):
+        index = self._index
+        docs = index.documents_newest_first
+        unspaced = normalized.replace(" ", "")
+        for doc, _, compact, serial in index.document_numbers:
+            if compact in unspaced or (serial is not None and serial.search(normalized)):
                 return [doc], True
         this_year = self._today(now).year
-        years = {int(y) for y in _YEAR.findall(_strip_numbers(normalized, docs))}
+        stripped = normalized  # a cited number's 〔2021〕 is not a year asked about
+        for _, spaced, _, _ in index.document_numbers:
+            stripped = stripped.replace(spaced, " ")
+        years = {int(y) for y in _YEAR.findall(stripped)}
         years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
         if any(word in normalized for word in _THIS_YEAR) and any(d.year == this_year for d in docs):
             years.add(this_year)
@@ -246,7 +247,7 @@ class Engine:
             unit = None
             if target.startswith("intent:"):
                 name = target[7:]
-                unit = next((u for d in docs if (u := self._unit_for_intent(k, name, d.id))), None)
+                unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, name)))), None)
                 if unit is None and name in ("deadline", "contact", "projects"):
                     continue
                 target = f"unit:{unit.id}" if unit else target
@@ -261,15 +262,6 @@ class Engine:
             if score > out.get(target, 0.0):
                 out[target] = score
         return sorted(out.items(), key=lambda kv: -kv[1])
-
-    @staticmethod
-    def _unit_for_intent(k: Knowledge, intent: str, document: str) -> Unit | None:
-        if intent not in ("deadline", "contact", "projects"):
-            return None
-        for unit in k.units.values():
-            if unit.document == document and unit.intent == intent and unit.kind in ("deadline", "contact", "table"):
-                return unit
-        return None
 
     # -- composing ----------------------------------------------------------------------------
 
@@ -460,10 +452,9 @@ class Engine:
         }
 
     def _contact_text(self, document: str) -> str:
-        for unit in self.knowledge.units.values():
-            if unit.contact and unit.document == document:
-                return fill(self.knowledge.templates["contact_line"], **vars(unit.contact))
-        return ""
+        index = self._index
+        unit = index.contact_unit.get(document)
+        return fill(index.knowledge.templates["contact_line"], **vars(unit.contact)) if unit and unit.contact else ""
 
     def _today(self, now: datetime) -> date:
         if now.tzinfo is None:
@@ -496,11 +487,6 @@ def _clause(text: str, limit: int = 40) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-def fold_number(number: str) -> str:
-    """A document number as the normaliser leaves it (brackets become spaces)."""
-    return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
-
-
 def _table_roles(unit: Unit) -> set[str]:
     roles = set(unit.table.roles) if unit.table else set()
     return {"project" if r == "name" else r for r in roles}
@@ -517,13 +503,6 @@ def _without_number(analysis: Analysis, doc: Document) -> Analysis:
             if len(rest) >= 2:
                 return Analysis(analysis.raw, analysis.normalized, rest, analysis.entities)
     return analysis
-
-
-def _strip_numbers(normalized: str, documents: object) -> str:
-    """Remove document numbers so 〔2021〕 in a cited number does not count as a year asked about."""
-    for doc in documents:  # type: ignore[attr-defined]
-        normalized = normalized.replace(fold_number(doc.number).lower(), " ")
-    return normalized
 
 
 def _cn_number(text: str) -> int | None:

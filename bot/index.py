@@ -1,25 +1,52 @@
-"""Retrieval over paraphrases and texts: fitted with scikit-learn, scored without its per-call overhead."""
+"""Retrieval over paraphrases and texts: fitted with scikit-learn, scored without its per-call overhead.
+
+The fitted index is cached as one .npz file (arrays, plus JSON for the vocabularies) so a warm
+start loads it with numpy alone and never imports scikit-learn or scipy.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import math
+import os
 import re
+import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.knowledge import Knowledge, Unit
-from bot.text import PLACEHOLDERS, Normalizer, Segmenter, char_ngrams, fold, idf_weighted
+from bot.knowledge import Document, Knowledge, Unit
+from bot.text import (
+    PLACEHOLDERS,
+    Normalizer,
+    Segmenter,
+    char_ngrams,
+    fold,
+    folded_for_index,
+    idf_weighted,
+)
+
+log = logging.getLogger(__name__)
 
 _PLACEHOLDER_RE = re.compile(r"\{(city|project|org)\}")
 _SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团", "项目", "工程")
 
 CHAR_WEIGHT = 0.65  # character n-grams carry short queries; words add precision
-TEXT_WEIGHT = 0.8
-TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing  # a match on the notice's own wording counts a little less than a paraphrase
+TEXT_WEIGHT = 0.8  # a match on the notice's own wording counts a little less than a paraphrase
+TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing
+# Bump whenever what goes into the index changes (normalisation, segmentation, entries, weights):
+# a cache written by other code must not be read as if it were current.
+INDEX_FORMAT = 1
+CACHE_FILE = "index.npz"
+_FIXED_INTENTS = ("deadline", "contact", "projects")  # intents answered by one unit per document
+
+Analyzer = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -43,73 +70,222 @@ class Analysis:
     entities: list[Entity] = field(default_factory=list)
 
 
-class _Space:
-    """One fitted feature space (characters or words) with a column-major matrix for fast scoring."""
+def _as_is(features: list[str]) -> list[str]:
+    """The analyzer of a vectorizer fitted on already analysed documents."""
+    return features
 
-    def __init__(self, analyzer, docs: list[str]) -> None:  # noqa: ANN001
+
+class _Space:
+    """One fitted feature space (characters or words) as column-major arrays for fast scoring."""
+
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        terms: Sequence[str],
+        idf: Sequence[float],
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        n_rows: int,
+    ) -> None:
+        """Wrap fitted arrays (from scikit-learn or from the cache) without touching scikit-learn."""
         self.analyzer = analyzer
-        self.vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, norm="l2")
-        matrix = self.vectorizer.fit_transform(docs)
-        self.vocab: dict[str, int] = dict(self.vectorizer.vocabulary_)
-        self.idf: list[float] = self.vectorizer.idf_.tolist()
+        self.terms = list(terms)
+        self.vocab: dict[str, int] = {t: i for i, t in enumerate(self.terms)}
+        self.idf: list[float] = [float(x) for x in idf]
         # What smooth idf gives a feature no entry contains: ln((1 + n) / 1) + 1.
-        self.unknown_idf = math.log(1 + len(docs)) + 1.0
-        self.csc = matrix.tocsc()
+        self.unknown_idf = math.log(1 + n_rows) + 1.0
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(indices, dtype=np.intp)
+        self.data = np.ascontiguousarray(data, dtype=np.float64)
+        self.n_rows = n_rows
+        self._reference: Any = None  # the fitted TfidfVectorizer, made on demand for reference scores
+
+    @classmethod
+    def fit(cls, analyzer: Analyzer, analysed: list[list[str]]) -> _Space:
+        """Fit TfidfVectorizer on documents already split into features."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, norm="l2")
+        csc = vectorizer.fit_transform(analysed).tocsc()
+        vocab = vectorizer.vocabulary_
+        terms = sorted(vocab, key=vocab.__getitem__)
+        space = cls(analyzer, terms, vectorizer.idf_, csc.indptr, csc.indices, csc.data, len(analysed))
+        space._reference = vectorizer
+        return space
+
+    def check(self) -> None:
+        """Raise ValueError when arrays read back from a file do not fit together."""
+        n_cols = len(self.terms)
+        if len(self.idf) != n_cols or len(self.indptr) != n_cols + 1 or self.indptr[0] != 0:
+            raise ValueError("vocabulary and columns disagree")
+        if self.indptr[-1] != len(self.indices) or len(self.indices) != len(self.data):
+            raise ValueError("column pointers and entries disagree")
+        if np.any(np.diff(self.indptr) < 0) or (
+            len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= self.n_rows)
+        ):
+            raise ValueError("entry rows out of range")
 
     def scores(self, text: str, out: np.ndarray, weight: float) -> None:
-        """Add weight * cosine(text, every entry) into out."""
+        """Add weight * cosine(text, every entry) into out: one gather and one scatter-add for all columns."""
         q = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
-        csc = self.csc
-        for col, w in q.items():
-            lo, hi = csc.indptr[col], csc.indptr[col + 1]
-            if hi > lo:
-                out[csc.indices[lo:hi]] += (w * weight) * csc.data[lo:hi]
+        if not q:
+            return
+        cols = np.fromiter(q.keys(), dtype=np.int64, count=len(q))
+        factors = np.fromiter(q.values(), dtype=np.float64, count=len(q)) * weight
+        starts = self.indptr[cols]
+        lengths = self.indptr[cols + 1] - starts
+        total = int(lengths.sum())
+        if not total:
+            return
+        # Positions of every stored value of the chosen columns, column after column.
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        # np.add.at adds in order, column by column: the same sums, bit for bit, as one add per column.
+        np.add.at(out, self.indices[offsets], np.repeat(factors, lengths) * self.data[offsets])
 
-    def sklearn_scores(self, text: str) -> np.ndarray:
+    def sklearn_scores(self, text: str, docs: list[str]) -> np.ndarray:
         """Reference scores through scikit-learn's transform, to check the fast path against."""
-        q = self.vectorizer.transform([text])
+        if self._reference is None:
+            self._reference = _reference_fit([self.analyzer(d) for d in docs])
+        q = self._reference.transform([self.analyzer(text)])
         if not q.nnz:
-            return np.zeros(self.csc.shape[0])
+            return np.zeros(self.n_rows)
         known = idf_weighted(self.analyzer(text), self.vocab, self.idf)
         full = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
         col = next(iter(known))
         shrink = full[col] / known[col]  # the same unknown-feature correction as the fast path
-        return (self.csc @ q.T).toarray().ravel() * shrink
+        from scipy.sparse import csc_matrix
+
+        shape = (self.n_rows, len(self.terms))
+        matrix = csc_matrix((self.data, self.indices, self.indptr), shape=shape)
+        return (matrix @ q.T).toarray().ravel() * shrink
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays to cache, named for one .npz file."""
+        return {
+            f"{prefix}_idf": np.asarray(self.idf, dtype=np.float64),
+            f"{prefix}_indptr": self.indptr,
+            f"{prefix}_indices": self.indices,
+            f"{prefix}_data": self.data,
+        }
+
+
+def _reference_fit(analysed: list[list[str]]) -> Any:
+    """A TfidfVectorizer fitted like the index, for reference scores of an index read from the cache."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, norm="l2").fit(analysed)
 
 
 class Index:
     """Everything needed to answer, derived from one Knowledge snapshot and swapped with it."""
 
     def __init__(self, knowledge: Knowledge, cache_dir: Path | None = None) -> None:
+        """Load the fitted index from cache_dir when it matches this knowledge, else fit (and cache) it."""
         self.knowledge = knowledge
         self.normalize = Normalizer(knowledge.lexicon)
         self._build_entities()
+        self._stop = knowledge.lexicon.stopwords
+        cached = _read_cache(cache_dir, knowledge.version) if cache_dir is not None else None
+        if cached is not None:
+            self._from_cache(cached, cache_dir)
+        else:
+            self._fit(cache_dir)
+            if cache_dir is not None:
+                _write_cache(cache_dir, self._cache_payload())
+        self.target_ids = sorted(set(self.targets))
+        pos = {t: i for i, t in enumerate(self.target_ids)}
+        self._entry_target = np.array([pos[t] for t in self.targets], dtype=np.intp)
+        # Entries grouped by target, so a target's best entry is one np.maximum.reduceat.
+        self._by_target = np.argsort(self._entry_target, kind="stable")
+        grouped = self._entry_target[self._by_target]
+        firsts = np.r_[True, grouped[1:] != grouped[:-1]] if len(grouped) else np.zeros(0, dtype=bool)
+        self._group_starts = np.flatnonzero(firsts)
+        self._precompute_lookups()
+
+    def _fit(self, cache_dir: Path | None) -> None:
+        """Build entries from the knowledge and fit both feature spaces with scikit-learn."""
+        knowledge = self.knowledge
         self.segmenter = Segmenter(self._dictionary_words(), cache_dir)
-        stop = knowledge.lexicon.stopwords
-        self._stop = stop
         entries: list[tuple[str, str, float]] = []  # (text, target, weight)
+
+        def normalize(text: str) -> str:
+            return self.normalize(text, folded_for_index)
+
         for unit in knowledge.units.values():
             target = f"unit:{unit.id}"
             for q in unit.questions:
                 entries.append((self._prepare_question(q), target, 1.0))
-            entries.append((self.normalize(_title_text(unit)), target, TEXT_WEIGHT))
+            entries.append((normalize(_title_text(unit)), target, TEXT_WEIGHT))
             for keyword in unit.keywords:  # a bare keyword should find its unit, not a diluted sentence
-                entries.append((self.normalize(keyword), target, TEXT_WEIGHT))
+                entries.append((normalize(keyword), target, TEXT_WEIGHT))
             if unit.kind != "table" and unit.text != unit.title:
                 for piece in text_pieces(unit.text):
-                    entries.append((self.normalize(piece), target, TEXT_WEIGHT))
+                    entries.append((normalize(piece), target, TEXT_WEIGHT))
         for intent in knowledge.intents.values():
             for example in intent.examples:
                 entries.append((self._prepare_question(example), f"intent:{intent.name}", 1.0))
         entries = [e for e in entries if e[0]]
         self.texts = [e[0] for e in entries]
         self.targets = [e[1] for e in entries]
-        self.weights = np.array([e[2] for e in entries])
-        self.chars = _Space(char_ngrams, self.texts)
-        self.words = _Space(self._word_features, self.texts)
-        self.target_ids = sorted(set(self.targets))
-        pos = {t: i for i, t in enumerate(self.target_ids)}
-        self._entry_target = np.array([pos[t] for t in self.targets])
+        self.weights = np.array([e[2] for e in entries], dtype=np.float64)
+        self.chars = _Space.fit(char_ngrams, [char_ngrams(t) for t in self.texts])
+        self.words = _Space.fit(self._word_features, [self._indexed_word_features(t) for t in self.texts])
+        Segmenter.finish_build()
+
+    def _from_cache(self, cached: dict[str, Any], cache_dir: Path | None) -> None:
+        """Take entries, weights and fitted arrays from a cache file written for this knowledge."""
+        meta = cached["meta"]
+        self.segmenter = Segmenter((), cache_dir, [(w, int(f)) for w, f in meta["segmenter"]])
+        self.texts = list(meta["texts"])
+        self.targets = list(meta["targets"])
+        self.weights = np.asarray(cached["weights"], dtype=np.float64)
+        self.chars = cached["chars"]
+        self.words = cached["words"]
+        self.words.analyzer = self._word_features
+
+    def _cache_payload(self) -> dict[str, np.ndarray]:
+        """Everything _from_cache needs, as named arrays."""
+        meta = {
+            "format": INDEX_FORMAT,
+            "version": self.knowledge.version,
+            "texts": self.texts,
+            "targets": self.targets,
+            "segmenter": self.segmenter.added,
+            "chars_vocab": self.chars.terms,
+            "words_vocab": self.words.terms,
+        }
+        blob = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+        return {
+            "meta": blob,
+            "weights": self.weights,
+            **self.chars.arrays("chars"),
+            **self.words.arrays("words"),
+        }
+
+    def _precompute_lookups(self) -> None:
+        """Per-document facts the engine needs on every answer, so answering does not scan all units."""
+        k = self.knowledge
+        self.documents_newest_first = sorted(
+            k.documents.values(), key=lambda d: (d.year, d.date), reverse=True
+        )
+        self.unit_for_intent: dict[tuple[str, str], Unit] = {}
+        self.contact_unit: dict[str, Unit] = {}
+        self.tables_by_document: dict[str, list[Unit]] = {}
+        for unit in k.units.values():
+            if unit.intent in _FIXED_INTENTS and unit.kind in ("deadline", "contact", "table"):
+                self.unit_for_intent.setdefault((unit.document, unit.intent), unit)
+            if unit.contact:
+                self.contact_unit.setdefault(unit.document, unit)
+            if unit.table:
+                self.tables_by_document.setdefault(unit.document, []).append(unit)
+        # (document, number as folded, the same without spaces, its serial 〔…〕N号 as a pattern)
+        self.document_numbers: list[tuple[Document, str, str, re.Pattern[str] | None]] = []
+        for doc in self.documents_newest_first:
+            spaced = fold_number(doc.number).lower()
+            serial = re.search(r"(\d+)号", spaced)
+            pattern = re.compile(rf"(?<!\d){serial.group(1)}号") if serial else None
+            self.document_numbers.append((doc, spaced, re.sub(r"\s", "", spaced), pattern))
 
     # -- entities -----------------------------------------------------------------------------
 
@@ -198,13 +374,16 @@ class Index:
             if i % 2:
                 out.append(PLACEHOLDERS[part])
             else:
-                text = self.normalize(part)
+                text = self.normalize(part, folded_for_index)
                 text, _ = self.entities(text)
                 out.append(text)
         return "".join(out).strip()
 
     def _word_features(self, text: str) -> list[str]:
         return [w for w in self.segmenter.words(text) if w not in self._stop and w != " "]
+
+    def _indexed_word_features(self, text: str) -> list[str]:
+        return [w for w in self.segmenter.indexed_words(text) if w not in self._stop and w != " "]
 
     def analyze(self, question: str) -> Analysis:
         """Normalise and delexicalise a user's question."""
@@ -221,15 +400,22 @@ class Index:
         self.chars.scores(text, scores, CHAR_WEIGHT)
         self.words.scores(text, scores, 1.0 - CHAR_WEIGHT)
         scores *= self.weights
-        best = np.zeros(len(self.target_ids))
-        np.maximum.at(best, self._entry_target, scores)
-        order = np.argsort(-best)[:TOP_K]
-        return [(self.target_ids[i], float(best[i])) for i in order if best[i] > 0]
+        if not len(scores):
+            return []
+        best = np.maximum.reduceat(scores[self._by_target], self._group_starts)
+        found = np.flatnonzero(best > 0)
+        if len(found) > TOP_K:  # only the K best need sorting; ties at the cut keep the lower index
+            kth = np.partition(best[found], len(found) - TOP_K)[len(found) - TOP_K]
+            found = found[best[found] >= kth]
+        order = found[np.lexsort((found, -best[found]))][:TOP_K]
+        return [(self.target_ids[i], float(best[i])) for i in order.tolist()]
 
     def reference_search(self, analysis: Analysis) -> list[tuple[str, float]]:
         """The same ranking computed through scikit-learn's transform: the fast path must agree."""
         text = analysis.delexicalized
-        scores = CHAR_WEIGHT * self.chars.sklearn_scores(text) + (1 - CHAR_WEIGHT) * self.words.sklearn_scores(text)
+        scores = CHAR_WEIGHT * self.chars.sklearn_scores(text, self.texts) + (
+            1 - CHAR_WEIGHT
+        ) * self.words.sklearn_scores(text, self.texts)
         scores *= self.weights
         best: dict[str, float] = defaultdict(float)
         for target, score in zip(self.targets, scores, strict=True):
@@ -277,6 +463,11 @@ def text_pieces(text: str) -> list[str]:
     return pieces
 
 
+def fold_number(number: str) -> str:
+    """A document number as the normaliser leaves it (brackets become spaces)."""
+    return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
+
+
 def split_cell(cell: str) -> list[str]:
     """A cell may list several values (广州、佛山、肇庆)."""
     return [part for part in re.split(r"[、，,/；;\s]+", cell) if part]
@@ -291,3 +482,66 @@ def _strip_suffix(name: str) -> str:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
             return name[: -len(suffix)]
     return name
+
+
+def cache_is_current(cache_dir: Path, version: str) -> bool:
+    """Whether cache_dir holds an index for this knowledge version and code format (checked cheaply)."""
+    try:
+        with np.load(cache_dir / CACHE_FILE, allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+        return meta.get("format") == INDEX_FORMAT and meta.get("version") == version
+    except Exception:  # missing or damaged: not current
+        return False
+
+
+def _read_cache(cache_dir: Path, version: str) -> dict[str, Any] | None:
+    """The cached index (meta, weights, both spaces) for this knowledge and code format, or None."""
+    path = cache_dir / CACHE_FILE
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+        if meta.get("format") != INDEX_FORMAT or meta.get("version") != version:
+            log.debug("index cache %s is stale: rebuilding", path)
+            return None
+        n = len(meta["texts"])
+        if len(meta["targets"]) != n or arrays["weights"].shape != (n,):
+            raise ValueError("entries and weights disagree")
+        for prefix in ("chars", "words"):
+            space = _Space(
+                char_ngrams,
+                meta[f"{prefix}_vocab"],
+                arrays.pop(f"{prefix}_idf"),
+                arrays.pop(f"{prefix}_indptr"),
+                arrays.pop(f"{prefix}_indices"),
+                arrays.pop(f"{prefix}_data"),
+                n,
+            )
+            space.check()
+            arrays[prefix] = space
+    except FileNotFoundError:
+        log.debug("no index cache at %s: building", path)
+        return None
+    except Exception as exc:  # any damage means: fit again, never fail to start
+        log.debug("index cache %s unreadable (%s: %s): rebuilding", path, type(exc).__name__, exc)
+        return None
+    arrays["meta"] = meta
+    return arrays
+
+
+def _write_cache(cache_dir: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache atomically (temp file, then os.replace): a reader sees the old file or the new one."""
+    tmp: str | None = None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".index-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, cache_dir / CACHE_FILE)
+        tmp = None
+    except OSError as exc:  # a read-only or full disk only costs the next start its speed
+        log.debug("could not write the index cache in %s: %s", cache_dir, exc)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

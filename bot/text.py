@@ -7,8 +7,9 @@ import math
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import jieba
 import zhconv
@@ -26,6 +27,7 @@ _PARTS = re.compile(r"[@.\-]")
 _SPACES = re.compile(r"\s+")
 # The Private Use Area characters that stand for a recognised entity in a question.
 PLACEHOLDERS = {"city": "\ue001", "project": "\ue002", "org": "\ue003"}
+T = TypeVar("T")
 
 
 def _replacer(table: Mapping[str, str]) -> re.Pattern[str] | None:
@@ -41,6 +43,41 @@ def fold(text: str) -> str:
     return zhconv.convert(text, "zh-hans")
 
 
+class BuildMemo(Generic[T]):
+    """A pure function's results on the knowledge's texts, carried from one index build to the next.
+
+    Each build keeps only what it used, so the memo never outgrows one knowledge snapshot; user
+    questions never go through it.
+    """
+
+    def __init__(self, fn: Callable[[str], T]) -> None:
+        """Wrap `fn`, which must depend on its argument only (or call clear() when it changes)."""
+        self._fn = fn
+        self._last: dict[str, T] = {}
+        self._next: dict[str, T] = {}
+
+    def __call__(self, text: str) -> T:
+        """fn(text), computed at most once per text across consecutive builds."""
+        found = self._next.get(text)
+        if found is None:
+            found = self._last.get(text)
+            if found is None:
+                found = self._fn(text)
+            self._next[text] = found
+        return found
+
+    def finish(self) -> None:
+        """End a build: what it did not use is dropped."""
+        self._last, self._next = self._next, {}
+
+    def clear(self) -> None:
+        """Forget everything, because what fn depends on changed."""
+        self._last, self._next = {}, {}
+
+
+folded_for_index = BuildMemo(fold)  # fold() of paraphrases and notice texts, reused by every reload
+
+
 class Normalizer:
     """Applies the lexicon's phrase maps after script folding; built once per knowledge snapshot."""
 
@@ -53,9 +90,9 @@ class Normalizer:
             if pattern:
                 self._steps.append((pattern, folded))
 
-    def __call__(self, text: str) -> str:
-        """The comparable form of a question or paraphrase."""
-        text = fold(text)
+    def __call__(self, text: str, folded: Callable[[str], str] = fold) -> str:
+        """The comparable form of a question or paraphrase (`folded`: fold() or a memo of it)."""
+        text = folded(text)
         for pattern, table in self._steps:
             text = pattern.sub(lambda m, t=table: t[m.group(0)], text)
         text = _LOOSE_MARKS.sub(" ", _NOISE.sub(" ", text))
@@ -67,8 +104,17 @@ class Segmenter:
 
     _lock = threading.Lock()
     _shared: jieba.Tokenizer | None = None
+    _added: dict[str, int] = {}  # words this class put into the shared tokenizer, with their frequency
+    _memo: BuildMemo[list[str]]  # segmentation of indexed texts, valid until the dictionary changes
 
-    def __init__(self, words: Iterable[str], cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        words: Iterable[str],
+        cache_dir: Path | None = None,
+        frequencies: Sequence[tuple[str, int]] | None = None,
+    ) -> None:
+        """Add `words` (or replay `frequencies` recorded by an earlier build) to the shared tokenizer."""
+        self.added: list[tuple[str, int]] = []  # what this build asked for, in order: enough to replay it
         with Segmenter._lock:
             if Segmenter._shared is None:
                 tok = jieba.Tokenizer()
@@ -78,14 +124,49 @@ class Segmenter:
                 tok.initialize()
                 Segmenter._shared = tok
             self._tok = Segmenter._shared
+            if frequencies is not None:
+                for word, freq in frequencies:
+                    self._add(word, int(freq))
+                return
             for word in words:
                 word = word.strip()
                 if len(word) >= 2 and " " not in word:
-                    self._tok.add_word(word, freq=max(self._tok.suggest_freq(word), 2000))
+                    # A word added by an earlier build keeps its frequency: suggest_freq() would now
+                    # return one more each time, so every reload would shift the segmentation a little.
+                    freq = Segmenter._added.get(word) or max(self._tok.suggest_freq(word), 2000)
+                    self._add(word, freq)
+
+    def _add(self, word: str, freq: int) -> None:
+        """Add one word unless an earlier build already added it with this frequency (reloads stay stable)."""
+        self.added.append((word, freq))
+        if Segmenter._added.get(word) == freq:
+            return
+        self._tok.add_word(word, freq=freq)
+        Segmenter._added[word] = freq
+        Segmenter._memo.clear()
 
     def words(self, text: str) -> list[str]:
         """Segment without the HMM so new words stay stable between runs."""
         return [w for w in self._tok.lcut(text, HMM=False) if w.strip()]
+
+    def indexed_words(self, text: str) -> list[str]:
+        """words() remembered across reloads, for the knowledge's own texts (not for user questions)."""
+        return Segmenter._memo(text)
+
+    @classmethod
+    def finish_build(cls) -> None:
+        """Drop remembered segmentations the knowledge just indexed no longer has."""
+        cls._memo.finish()
+        folded_for_index.finish()
+
+
+def _segment_shared(text: str) -> list[str]:
+    tok = Segmenter._shared
+    assert tok is not None
+    return [w for w in tok.lcut(text, HMM=False) if w.strip()]
+
+
+Segmenter._memo = BuildMemo(_segment_shared)
 
 
 def char_ngrams(text: str) -> list[str]:
