@@ -7,6 +7,14 @@ Every write runs in its own ``BEGIN IMMEDIATE`` transaction.
 Times are stored as UTC ISO-8601 text, so string order equals time order; callers pass aware
 datetimes (a naive one is refused, because guessing its zone would shift reminders by hours).
 
+Durability: ``synchronous = NORMAL`` with WAL means a committed transaction survives a crash of
+the process (the commit is in the WAL file, which the OS keeps); only a power loss or OS crash can
+drop the last commits before a checkpoint. That is what exactly-once reminders need, since the
+failure they guard against is the bot dying between claiming and sending.
+Subscriptions, reminders and WeChat dedupe rows are written synchronously. The question log is
+statistics: rows are buffered in memory and written in one transaction every second (or every
+100 rows, and on close), so a hard crash may lose under a second of logged questions.
+
 Reminder rows make delivery exactly-once across crashes (see ``claim_reminder``): a row is
 claimed as ``pending`` before the message is sent and finished after. Policy for a row left
 ``pending`` by a crash is implemented in ``bot.reminders`` with ``stale_pending`` and
@@ -16,6 +24,7 @@ claimed as ``pending`` before the message is sent and finished after. Policy for
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -25,6 +34,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+QUESTION_FLUSH_ROWS = 100  # buffered question-log rows written in one transaction at the latest
+QUESTION_FLUSH_SECONDS = 1.0  # ... or after this long, so a crash loses under a second of statistics
 OUTCOMES = frozenset({"sent", "failed", "undeliverable", "skipped"})
 DEDUPE_TTL = timedelta(days=1)
 
@@ -122,6 +135,8 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._questions: list[tuple[Any, ...]] = []  # question-log rows not yet written
+        self._flush_timer: threading.Timer | None = None
         self._conn = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=10.0
         )
@@ -142,8 +157,12 @@ class Store:
     # -- plumbing -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Checkpoint and release the file so another Store (or process) can take over."""
+        """Write buffered questions, checkpoint and release the file so another Store can take over."""
         with self._lock:
+            try:
+                self.flush()
+            except sqlite3.Error:
+                log.exception("could not write %d buffered question(s)", len(self._questions))
             try:
                 self._conn.close()
             except sqlite3.ProgrammingError:
@@ -255,6 +274,8 @@ class Store:
         """Forget a user who left (WeChat unsubscribe); returns rows deleted or anonymised."""
         if not user:
             return 0
+        with self._lock:
+            self.flush()  # buffered questions of this user must be anonymised too
         with self._tx() as conn:
             chats = [
                 r["chat"]
@@ -429,26 +450,56 @@ class Store:
         score: float | None,
         fallback: bool,
     ) -> None:
-        """Keep each question so staff can see what goes unanswered."""
-        with self._tx() as conn:
-            conn.execute(
-                """INSERT INTO questions (at, channel, user, question, intent, top_source, score, fallback)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    _ts(now),
-                    channel,
-                    user,
-                    question.strip(),
-                    intent,
-                    top_source,
-                    None if score is None else float(score),
-                    1 if fallback else 0,
-                ),
-            )
+        """Keep each question so staff can see what goes unanswered (buffered: see the module notes)."""
+        row = (
+            _ts(now),
+            channel,
+            user,
+            question.strip(),
+            intent,
+            top_source,
+            None if score is None else float(score),
+            1 if fallback else 0,
+        )
+        with self._lock:
+            self._questions.append(row)
+            if len(self._questions) >= QUESTION_FLUSH_ROWS:
+                self.flush()
+            elif self._flush_timer is None:
+                timer = threading.Timer(QUESTION_FLUSH_SECONDS, self._flush_in_background)
+                timer.daemon = True
+                self._flush_timer = timer
+                timer.start()
+
+    def flush(self) -> None:
+        """Write buffered question-log rows now, in one transaction."""
+        with self._lock:
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            rows, self._questions = self._questions, []
+            if not rows:
+                return
+            with self._tx() as conn:
+                conn.executemany(
+                    """INSERT INTO questions (at, channel, user, question, intent, top_source, score, fallback)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    rows,
+                )
+
+    def _flush_in_background(self) -> None:
+        """The timer's flush: a failure is logged, since no caller is there to see it."""
+        try:
+            self.flush()
+        except sqlite3.ProgrammingError:  # closed meanwhile: close() already wrote what it could
+            pass
+        except Exception:
+            log.exception("could not write the question log")
 
     def stats(self) -> dict[str, Any]:
         """Counts for the admin: questions, fallbacks and their rate, active subscribers per channel."""
         with self._lock:
+            self.flush()
             row = self._conn.execute(
                 "SELECT COUNT(*) AS n, COALESCE(SUM(fallback), 0) AS f FROM questions"
             ).fetchone()
@@ -466,6 +517,7 @@ class Store:
 
     def unanswered(self, limit: int = 20) -> list[tuple[str, int]]:
         """Most frequent questions the bot could not answer: what the knowledge should cover next."""
+        self.flush()
         rows = self._read(
             """SELECT question, COUNT(*) AS n, MAX(at) AS last FROM questions
                WHERE fallback = 1 AND question != ''

@@ -297,3 +297,50 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(db, monkeypatch)
         assert s.is_subscribed("telegram", "1")
         tables = {r[0] for r in s._read("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "extra" not in tables  # the half-applied step was rolled back
+
+
+# -- buffered question log --------------------------------------------------------------------
+
+
+def _rows_on_disk(db) -> int:
+    raw = sqlite3.connect(db)
+    try:
+        return raw.execute("SELECT COUNT(*) FROM questions").fetchone()[0]
+    finally:
+        raw.close()
+
+
+def test_question_log_is_written_within_about_a_second(store, db):
+    import time
+
+    from bot.store import QUESTION_FLUSH_SECONDS
+
+    store.log_question(T0, "web", "u", "几时截止", "deadline", "d", 0.9, False)
+    assert _rows_on_disk(db) == 0  # buffered, not yet a transaction of its own
+    deadline = time.monotonic() + QUESTION_FLUSH_SECONDS + 5
+    while _rows_on_disk(db) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows_on_disk(db) == 1
+
+
+def test_question_log_is_written_in_batches_and_on_close(db):
+    from bot.store import QUESTION_FLUSH_ROWS
+
+    s = Store(db)
+    for i in range(QUESTION_FLUSH_ROWS):
+        s.log_question(T0, "web", "u", f"q{i}", "x", None, None, False)
+    assert _rows_on_disk(db) == QUESTION_FLUSH_ROWS  # a full batch is written at once
+    s.log_question(T0, "web", "u", "last", "x", None, None, True)
+    s.close()
+    assert _rows_on_disk(db) == QUESTION_FLUSH_ROWS + 1
+
+
+def test_buffered_questions_count_in_stats_and_unanswered(store):
+    store.log_question(T0, "web", "u", "食堂几点开饭", "fallback", None, None, True)
+    assert store.stats()["questions"] == 1
+    assert store.unanswered() == [("食堂几点开饭", 1)]
+
+
+def test_naive_time_in_question_log_is_refused_at_once(store):
+    with pytest.raises(ValueError, match="aware"):
+        store.log_question(datetime(2021, 9, 1, 9, 0), "web", "u", "q", "x", None, None, False)
