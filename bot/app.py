@@ -8,6 +8,8 @@ import contextlib
 import json
 import logging
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,8 +18,9 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.config import Settings
+from bot.config import ROOT, Settings
 from bot.engine import Engine, load_engine
+from bot.index import cache_is_current as index_cache_is_current
 from bot.knowledge import Deadline, load_knowledge
 from bot.reminders import ReminderLoop, Sender, schedule, send_due
 from bot.services import SERVICES, Services
@@ -35,10 +38,50 @@ def make_clock(settings: Settings, fixed: datetime | None) -> Callable[[], datet
     return lambda: datetime.now(settings.zone)
 
 
+def index_cache_dir(settings: Settings) -> Path:
+    """Where the fitted index (and jieba's dictionary cache) is kept between runs."""
+    return settings.db.parent / "cache"
+
+
+def fit_index_in_child(settings: Settings, version: str) -> None:
+    """Fit and cache the index in a short-lived `run_bot.py check` unless the cache is current.
+
+    The serving process then only loads the cache, so it never imports scikit-learn and scipy
+    (about 70 MB it would keep for its whole life). If the child fails, the caller fits in-process.
+    """
+    if index_cache_is_current(index_cache_dir(settings), version):
+        return
+    cmd = [
+        sys.executable,
+        str(ROOT / "run_bot.py"),
+        "check",
+        "--knowledge",
+        str(settings.knowledge_dir),
+        "--intents",
+        str(settings.intents_file),
+        "--db",
+        str(settings.db),
+    ]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=600, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("could not fit the index in a child process: %s", exc)
+        return
+    if done.returncode != 0:
+        log.debug("fitting the index in a child process failed: %s", done.stderr[-2000:])
+
+
+def load_lean_engine(settings: Settings) -> Engine:
+    """The serving process's engine: fitted in a child process, loaded here from the cache."""
+    knowledge = load_knowledge(settings.knowledge_dir, settings.intents_file)
+    fit_index_in_child(settings, knowledge.version)
+    return Engine(knowledge, zone=settings.zone, cache_dir=index_cache_dir(settings))
+
+
 def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Services:
     """Load knowledge (raising KnowledgeError when it is broken) and open the SQLite file."""
     engine = engine or load_engine(
-        settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.db.parent / "cache"
+        settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=index_cache_dir(settings)
     )
     return Services(engine=engine, store=Store(settings.db), settings=settings, clock=make_clock(settings, now))
 
@@ -61,9 +104,16 @@ class ReloadResult:
 class Reloader:
     """Validates new knowledge off the event loop and swaps it in only when it is good."""
 
-    def __init__(self, services: Services, notify: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        notify: Callable[[str], object] | None = None,
+        fit_in_child: bool = False,
+    ) -> None:
+        """`fit_in_child`: fit a changed index in a child process (see fit_index_in_child)."""
         self.services = services
         self.notify = notify
+        self.fit_in_child = fit_in_child
         self._lock = asyncio.Lock()
         self._stamp = self._fingerprint()
         self.last: ReloadResult | None = None
@@ -91,6 +141,8 @@ class Reloader:
             self._stamp = self._fingerprint()
             try:
                 knowledge = await asyncio.to_thread(load_knowledge, s.knowledge_dir, s.intents_file)
+                if self.fit_in_child:
+                    await asyncio.to_thread(fit_index_in_child, s, knowledge.version)
                 await asyncio.to_thread(engine.swap, knowledge)
                 result = ReloadResult(True, engine.version)
                 log.info("knowledge reloaded: version %s", engine.version)
@@ -160,7 +212,7 @@ def render_for(services: Services) -> Callable[[Deadline, int], str]:
 
 async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.Event | None = None) -> None:
     """Run everything until SIGINT/SIGTERM (or `stop` is set)."""
-    services = build_services(settings, now)
+    services = build_services(settings, now, engine=load_lean_engine(settings))
     app = create_app(services)
     telegram = None
     if settings.telegram_token:
@@ -176,7 +228,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
             if asyncio.iscoroutine(outcome):
                 await outcome
 
-    reloader = Reloader(services, notify)
+    reloader = Reloader(services, notify, fit_in_child=True)
     services.reload = reloader.reload  # type: ignore[attr-defined]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -303,19 +355,3 @@ def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
     for question, count in rows:
         out.write(f"{count:>5}  {question}\n")
     return 0
-
-
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register the server and staff commands on the CLI."""
-    serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
-    serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")
-    serve_p.add_argument("--port", type=int, help="listen port (default 8080 or BOT_PORT)")
-    serve_p.set_defaults(func=cmd_serve)
-    rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
-    rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
-    rem.set_defaults(func=cmd_reminders)
-    sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers").set_defaults(func=cmd_stats)
-    un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
-    un.add_argument("--limit", type=int, default=20)
-    un.set_defaults(func=cmd_unanswered)
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -160,6 +161,34 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if rate >= args.min else 1
 
 
+def _from_app(name: str) -> Callable[[argparse.Namespace, TextIO], int]:
+    """A command handler of bot.app, imported on use so `ask` and `eval` never load aiohttp."""
+
+    def run(args: argparse.Namespace, out: TextIO) -> int:
+        from bot import app
+
+        return int(getattr(app, name)(args, out) or 0)
+
+    run.__name__ = name
+    return run
+
+
+def add_server_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register the server and staff commands; their code (and aiohttp) loads only when one runs."""
+    serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
+    serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")
+    serve_p.add_argument("--port", type=int, help="listen port (default 8080 or BOT_PORT)")
+    serve_p.set_defaults(func=_from_app("cmd_serve"))
+    rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
+    rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
+    rem.set_defaults(func=_from_app("cmd_reminders"))
+    stats = sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers")
+    stats.set_defaults(func=_from_app("cmd_stats"))
+    un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
+    un.add_argument("--limit", type=int, default=20)
+    un.set_defaults(func=_from_app("cmd_unanswered"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands share --now, --knowledge and --intents."""
     common = argparse.ArgumentParser(add_help=False)
@@ -180,12 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file")
     ev.add_argument("--min", type=float, default=0.0, help="exit 1 below this pass rate (0-1)")
     ev.set_defaults(func=cmd_eval)
-    try:
-        from bot import app
-    except ImportError:  # pragma: no cover - the server needs aiohttp, which is a hard dependency
-        app = None
-    if app is not None:
-        app.add_commands(sub, common)
+    add_server_commands(sub, common)
     from bot import ingest
 
     ingest.add_command(sub)
