@@ -243,6 +243,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
             admins_notify.append(telegram.notify_admins)
             print("telegram: " + ("webhook" if settings.telegram_webhook_url else "polling"), flush=True)
         senders = reminder_senders(services, telegram.bot if telegram else None)
+        services.senders.update(senders)  # broadcasts reach the same channels as reminders
         loop_ = ReminderLoop(
             services.store,
             lambda: services.engine.knowledge.deadlines(),

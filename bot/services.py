@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -30,6 +30,7 @@ class Services:
     store: Store
     settings: Settings
     clock: Callable[[], datetime]  # aware datetime; fixed under --now
+    senders: dict[str, Any] = field(default_factory=dict)  # channel -> reminder Sender, set by serve()
 
     def ask(self, incoming: Incoming, now: datetime | None = None) -> Reply:
         """Answer, carry out a subscribe/unsubscribe request and log the question: one path for every channel."""

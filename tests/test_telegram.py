@@ -679,3 +679,32 @@ async def test_webhook_rejects_garbage_without_crashing(webhook, fake):
     resp = await client.post("/telegram/webhook", json=update, headers=headers)
     assert resp.status == 200
     await fake.wait_sent(USER)
+
+
+class RecordingSender:
+    """A push channel other than Telegram (WeChat in production): records what it was given."""
+
+    def __init__(self, outcome: str = "sent") -> None:
+        self.outcome = outcome
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, chat: str, text: str) -> str:
+        self.sent.append((chat, text))
+        return self.outcome
+
+
+async def test_broadcast_reaches_wechat_subscribers_too(bot, fake, services):
+    wechat = RecordingSender()
+    services.senders["wechat"] = wechat
+    services.store.subscribe("telegram", "5001", "5001", FIXED_NOW)
+    services.store.subscribe("wechat", "openid-1", "openid-1", FIXED_NOW)
+    services.store.subscribe("wecom", "corp-user", "corp-user", FIXED_NOW)  # no sender: not counted
+    fake.push_text(ADMIN, "/broadcast 明天截止")
+    [preview] = await fake.wait_sent(ADMIN)
+    assert "2" in visible(preview)
+    confirm = next(b for b in preview.buttons if b["callback_data"].startswith("bc:"))
+    fake.push_callback(preview, confirm["callback_data"], user_id=ADMIN)
+    sent = await fake.wait_sent(ADMIN, 2)
+    assert "已送达 2" in visible(sent[1])
+    assert wechat.sent == [("openid-1", "明天截止")]
+    assert [visible(m) for m in fake.sent_to(5001)] == ["明天截止"]

@@ -546,7 +546,7 @@ class _Handlers:
         if not text:
             await self.say(update, context, "用法：/broadcast 要群发的内容")
             return
-        audience = len(self.services.store.subscribers(CHANNEL))
+        audience = len(self._broadcast_audience())
         token = secrets.token_hex(8)
         self.broadcasts.put(token, _Broadcast(admin=str(user.id), text=text))
         markup = InlineKeyboardMarkup(
@@ -584,24 +584,42 @@ class _Handlers:
             self.run_broadcast(context.bot, chat_id, pending.text), update=None
         )
 
+    def _senders(self, bot: Bot | None = None) -> dict[str, Any]:
+        """Every channel that can push: Telegram itself plus what the server set up (WeChat)."""
+        senders = dict(self.services.senders)
+        if bot is not None and CHANNEL not in senders:
+            senders[CHANNEL] = TelegramSender(bot, self.services)
+        return senders
+
+    def _broadcast_audience(self) -> list[Any]:
+        """Active subscribers of every channel a broadcast can reach."""
+        reachable = set(self._senders()) | {CHANNEL}
+        return [s for s in self.services.store.subscribers() if s.channel in reachable]
+
     async def run_broadcast(self, bot: Bot, report_chat: int, text: str) -> None:
-        """Send to every active Telegram subscriber (the rate limiter paces it) and report counts."""
-        sender = TelegramSender(bot, self.services)
-        sent = blocked = failed = 0
-        for subscription in self.services.store.subscribers(CHANNEL):
+        """Send to every active subscriber on every pushing channel (rate-limited) and report counts."""
+        senders = self._senders(bot)
+        sent = blocked = undeliverable = failed = 0
+        for subscription in self._broadcast_audience():
+            sender = senders[subscription.channel]
             try:
                 outcome = await sender.send(subscription.chat, text)
-            except TelegramError:
-                log.exception("broadcast to %s failed", subscription.chat)
+            except Exception:  # one bad chat must not stop the rest
+                log.exception("broadcast to %s:%s failed", subscription.channel, subscription.chat)
                 failed += 1
                 continue
             if outcome == "sent":
                 sent += 1
-            else:
+            elif outcome == "blocked":
+                self.services.store.deactivate(subscription.channel, subscription.chat, "blocked")
                 blocked += 1
+            else:
+                undeliverable += 1
         report = f"群发完成：已送达 {sent} 个订阅者"
         if blocked:
             report += f"，{blocked} 个已屏蔽机器人（已取消其订阅）"
+        if undeliverable:
+            report += f"，{undeliverable} 个暂时无法送达（如微信用户超过48小时未互动）"
         if failed:
             report += f"，{failed} 个发送失败"
         await send_html(bot, report_chat, escape(report + "。"))
