@@ -57,6 +57,7 @@ class Engine:
         self.zone = zone or ZoneInfo("Asia/Shanghai")
         self.cache_dir = cache_dir
         self._index = Index(knowledge, cache_dir)
+        self._suggestion_memo: tuple[Knowledge, dict[str, str]] | None = None
 
     # -- snapshot -----------------------------------------------------------------------------
 
@@ -404,12 +405,34 @@ class Engine:
                 out.append(q)
             if len(out) >= MAX_SUGGESTIONS - 1:
                 break
+        answered_by = self._suggestion_units(k)
         for q in k.suggestions:
             if len(out) >= MAX_SUGGESTIONS:
                 break
-            if q not in out and (unit is None or q not in unit.questions):
+            if q not in out and (unit is None or answered_by.get(q) not in seen):
                 out.append(q)
         return out[:MAX_SUGGESTIONS]
+
+    def _suggestion_units(self, k: Knowledge) -> dict[str, str]:
+        """Which unit answers each standing suggestion, worked out once per snapshot.
+
+        So the bot never suggests, right after an answer, a question that gives that same answer.
+        """
+        memo = self._suggestion_memo
+        if memo is not None and memo[0] is k:
+            return memo[1]
+        index = self._index
+        if index.knowledge is not k:  # swapped mid-answer: skip the nicety rather than mix snapshots
+            return {}
+        docs = sorted(k.documents.values(), key=lambda d: (d.year, d.date), reverse=True)
+        found: dict[str, str] = {}
+        for q in k.suggestions:
+            analysis = index.analyze(q)
+            ranked = self._resolve(index, index.search(analysis), docs, analysis.entities)
+            if ranked and ranked[0][0].startswith("unit:"):
+                found[q] = ranked[0][0][5:]
+        self._suggestion_memo = (k, found)
+        return found
 
     def _fallback(
         self,

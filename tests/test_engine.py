@@ -203,3 +203,10 @@ def test_row_by_number(engine: Engine, now: datetime) -> None:
 def test_phone_number_and_email_are_searchable(engine: Engine, now: datetime) -> None:
     assert "潘泽军" in ask(engine, "83133733是谁的电话", now).text
     assert "潘泽军" in ask(engine, "jt-zac@gd.gov.cn", now).text
+
+
+def test_no_suggestion_repeats_the_answer_just_given(engine: Engine, now: datetime) -> None:
+    reply = ask(engine, "总结什么时候截止", now)
+    for suggestion in reply.suggestions:
+        again = ask(engine, suggestion, now)
+        assert again.sources[0].id != reply.sources[0].id, suggestion
