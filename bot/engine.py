@@ -19,8 +19,8 @@ OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope e
 MAIN_LIMIT = 600  # characters of the main answer; suggestions and source come on top
 QUOTE_LIMIT = 320
 MAX_SUGGESTIONS = 3
-ENTITY_BONUS = 0.1
-OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign  # naming a project or company of a table is strong evidence the table is meant
+ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
+OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
 _SENTENCE_END = re.compile(r"(?<=[。；！？])")
 _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 # 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
@@ -139,7 +139,7 @@ class Engine:
         analysis = index.analyze(text)
         if not analysis.normalized:
             return self._fallback(index, analysis, now, empty=True)
-        chosen = self._documents_for(analysis.normalized, now)
+        chosen = self._documents_for(index, analysis.normalized, now)
         if chosen is None:
             return self._fallback(index, analysis, now, other_year=True)
         if chosen[1] and len(chosen[0]) == 1:
@@ -205,14 +205,13 @@ class Engine:
     def _is_out_of_scope(self, k: Knowledge, target: str) -> bool:
         return target.startswith("intent:") and k.intents[target[7:]].fallback
 
-    def _documents_for(self, normalized: str, now: datetime) -> tuple[list[Document], bool] | None:
+    def _documents_for(self, index: Index, normalized: str, now: datetime) -> tuple[list[Document], bool] | None:
         """The documents a question may be about, preferred first, and whether it named one.
 
         Named by number or year: only that one. Otherwise the documents of the campaign it names
         (质量月 …), or all of them, newest first. None: it names a year no notice covers, where
         answering from another year would mislead.
         """
-        index = self._index
         docs = index.documents_newest_first
         unspaced = normalized.replace(" ", "")
         for doc, _, compact, serial in index.document_numbers:
