@@ -7,6 +7,7 @@ start loads it with numpy alone and never imports scikit-learn or scipy.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -40,9 +41,17 @@ _SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团
 CHAR_WEIGHT = 0.65  # character n-grams carry short queries; words add precision
 TEXT_WEIGHT = 0.8  # a match on the notice's own wording counts a little less than a paraphrase
 TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing
-# Bump whenever what goes into the index changes (normalisation, segmentation, entries, weights):
-# a cache written by other code must not be read as if it were current.
-INDEX_FORMAT = 1
+# What goes into the index depends on this code (normalisation, segmentation, entries, weights):
+# a cache written by other code must not be read as if it were current, so the key includes its hash.
+def _code_fingerprint() -> str:
+    """Hash of the code that shapes the index, so a changed normaliser never reuses an old cache."""
+    digest = hashlib.sha256()
+    for name in ("text.py", "index.py", "knowledge.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+INDEX_FORMAT = _code_fingerprint()
 CACHE_FILE = "index.npz"
 _FIXED_INTENTS = ("deadline", "contact", "projects")  # intents answered by one unit per document
 

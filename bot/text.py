@@ -31,9 +31,13 @@ T = TypeVar("T")
 
 
 def _replacer(table: Mapping[str, str]) -> re.Pattern[str] | None:
-    """One regex that tries the longest phrase first, so 系唔系 wins over 唔."""
+    """One regex that tries the longest phrase first, so 系唔系 wins over 唔.
+
+    English keys match whole words only, so `is` never rewrites the middle of `this`.
+    """
     keys = sorted((k for k in table if k), key=len, reverse=True)
-    return re.compile("|".join(re.escape(k) for k in keys)) if keys else None
+    alternatives = [rf"(?<![a-z]){re.escape(k)}(?![a-z])" if k.isascii() else re.escape(k) for k in keys]
+    return re.compile("|".join(alternatives)) if keys else None
 
 
 def fold(text: str) -> str:
@@ -84,8 +88,10 @@ class Normalizer:
     def __init__(self, lexicon: Lexicon) -> None:
         self.stopwords = lexicon.stopwords
         self._steps: list[tuple[re.Pattern[str], dict[str, str]]] = []
-        for table in (lexicon.typos, lexicon.cantonese, lexicon.synonyms):
-            folded = {fold(k): fold(v) for k, v in table.items()}
+        # English stopwords (the, is, of …) carry nothing here; dropped as whole words.
+        english = {fold(w): " " for w in lexicon.stopwords if w.isascii()}
+        for table in (lexicon.typos, lexicon.cantonese, lexicon.synonyms, english):
+            folded = table if table is english else {fold(k): fold(v) for k, v in table.items()}
             pattern = _replacer(folded)
             if pattern:
                 self._steps.append((pattern, folded))

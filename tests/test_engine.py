@@ -165,12 +165,14 @@ def test_swap_replaces_knowledge_atomically(engine: Engine, now: datetime) -> No
 
 
 HOLDOUT = ROOT / "tests" / "data" / "holdout_questions.yaml"
+SECOND = ROOT / "tests" / "data" / "second_questions.yaml"
 OUT_OF_SCOPE = ROOT / "tests" / "data" / "out_of_scope.yaml"
 
 
-def test_held_out_questions_pass(engine: Engine, now: datetime) -> None:
+@pytest.mark.parametrize("path", [HOLDOUT, SECOND], ids=["holdout", "second"])
+def test_held_out_questions_pass(engine: Engine, now: datetime, path) -> None:
     """Questions written from the notice alone, without seeing the knowledge's paraphrases."""
-    cases = yaml.safe_load(HOLDOUT.read_text(encoding="utf-8"))
+    cases = yaml.safe_load(path.read_text(encoding="utf-8"))
     passed, failures = evaluate(engine, cases, now)
     assert passed / len(cases) >= 0.95, "\n".join(failures)
 

@@ -146,7 +146,7 @@ def test_a_knowledge_change_invalidates_the_cache(tmp_path: Path, monkeypatch: p
 def test_a_cache_of_another_format_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     knowledge = load_knowledge(KNOWLEDGE, INTENTS)
     Index(knowledge, tmp_path)
-    monkeypatch.setattr(index_module, "INDEX_FORMAT", INDEX_FORMAT + 1)
+    monkeypatch.setattr(index_module, "INDEX_FORMAT", INDEX_FORMAT + "-changed")
     assert not cache_is_current(tmp_path, knowledge.version)
     fits = count_fits(monkeypatch)
     Index(knowledge, tmp_path)
