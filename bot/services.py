@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PUSH_CHANNELS = frozenset({"telegram", "wechat", "wecom"})
+PUSH_CHANNELS = frozenset({"telegram", "wechat"})  # WeCom has no push sender: it cannot remind
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Services:
         now = now or self.clock()
         reply = self.engine.answer(incoming, now)
         if reply.action == "subscribe":
-            if incoming.channel in PUSH_CHANNELS and incoming.chat:
+            if self.can_push(incoming.channel) and incoming.chat:
                 self.store.subscribe(incoming.channel, incoming.chat, incoming.user, now)
             else:
                 reply.text = self.engine.intent_reply("subscribe_unsupported")
@@ -59,6 +59,12 @@ class Services:
         except Exception:  # a full disk must not cost the user the answer
             log.exception("could not log question")
         return reply
+
+    def can_push(self, channel: str) -> bool:
+        """Only channels that can deliver a reminder accept subscriptions (no silent promises)."""
+        if self.senders:  # a running server knows exactly which senders it set up
+            return channel in self.senders
+        return channel in PUSH_CHANNELS
 
     def is_admin(self, user: str) -> bool:
         """Admin commands answer only to the ids listed in BOT_ADMINS."""
