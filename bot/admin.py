@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -36,17 +35,17 @@ def unanswered_lines(rows: list[tuple[str, int]]) -> list[str]:
 def admin_reply(services: Services, incoming: Incoming) -> str | None:
     """Answer an admin's /stats, /unanswered or /reload; None for anyone else or any other text."""
     command = incoming.text.strip().split(maxsplit=1)[0].lower() if incoming.text.strip() else ""
-    if command not in COMMANDS or not services.is_admin(incoming.user):
+    if command not in COMMANDS or not services.is_admin(incoming.user, incoming.channel):
         return None
     if command == "/stats":
         lines = stats_lines(services.store.stats())
         return "\n".join([*lines, f"知识库版本：{services.engine.version}"])
     if command == "/unanswered":
         return "\n".join(unanswered_lines(services.store.unanswered()))
-    reload = getattr(services, "reload", None)
+    reload = services.reload
     if reload is None:
         return "此进程未启用重新加载。"
     with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
-        asyncio.get_running_loop().create_task(reload())
+        services.background(reload())
         return f"正在重新加载知识库（当前版本 {services.engine.version}），稍后发送 /stats 查看版本。"
     return "此进程未启用重新加载。"

@@ -229,7 +229,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
                 await outcome
 
     reloader = Reloader(services, notify, fit_in_child=True)
-    services.reload = reloader.reload  # type: ignore[attr-defined]
+    services.reload = reloader.reload
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -243,7 +243,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
             admins_notify.append(telegram.notify_admins)
             print("telegram: " + ("webhook" if settings.telegram_webhook_url else "polling"), flush=True)
         senders = reminder_senders(services, telegram.bot if telegram else None)
-        services.senders.update(senders)  # broadcasts reach the same channels as reminders
+        services.senders = senders  # subscriptions and broadcasts: the channels reminders can reach
         loop_ = ReminderLoop(
             services.store,
             lambda: services.engine.knowledge.deadlines(),
@@ -260,7 +260,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload()))
+            loop.add_signal_handler(signal.SIGHUP, lambda: services.background(reloader.reload()))
         await stop.wait()
     finally:
         for task in tasks:

@@ -26,7 +26,7 @@ _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 # 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
 _RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
 _THIS_YEAR = ("今年", "本年", "今届", "本届")
-_ROW_NUMBER = re.compile(r"(?:序号|编号)\s*([0-9]+|[一二三四五六七八九十]+)|第\s*([0-9]+|[一二三四五六七八九十]+)\s*(?:个|项|号)")
+_ROW_NUMBER = re.compile(r"(?:序号|编号)\s*([0-9]+|[一二两三四五六七八九十]+)|第\s*([0-9]+|[一二两三四五六七八九十]+)\s*(?:个|项|号)")
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
 DRILL_MIN = 0.45  # a sub-item whose text covers this much of the question is answered instead of its section
 DRILL_GAP = 0.15
@@ -41,7 +41,7 @@ def fill(template: str, **values: object) -> str:
     """Format a staff-written template; an unknown placeholder renders empty instead of crashing."""
     try:
         return string.Formatter().vformat(template, (), _Blank(values))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
 
 
@@ -99,32 +99,35 @@ class Engine:
 
     def intent_reply(self, name: str) -> str:
         """A staff-written reply (welcome, help, non_text …) with its placeholders filled."""
-        intent = self.knowledge.intents.get(name)
-        return fill(intent.reply, **self._context()) if intent else ""
+        index = self._index
+        intent = index.knowledge.intents.get(name)
+        return fill(intent.reply, **self._context(index)) if intent else ""
 
     def deadlines(self, now: datetime) -> list[DeadlineInfo]:
         """Every deadline with its countdown, earliest first."""
         today = self._today(now)
-        return [self._deadline_info(d, today) for d in self.knowledge.deadlines()]
+        index = self._index
+        return [self._deadline_info(index, d, today) for d in index.knowledge.deadlines()]
 
     def countdown(self, deadline: Deadline, now: datetime) -> str:
         """还有N天 / 今天截止 / 已于…截止, as the templates word it."""
-        return self._countdown(deadline, self._today(now))
+        return self._countdown(self._index, deadline, self._today(now))
 
     def render_reminder(self, deadline: Deadline, now: datetime) -> str:
         """The text of a deadline reminder: what, when, how, to whom, and the contact."""
-        t = self.knowledge.templates
+        index = self._index
+        t = index.knowledge.templates
         today = self._today(now)
         lines = [
             fill(t.get("reminder", "【截止提醒】{what}"), what=deadline.what),
-            fill(t["deadline"], date=cn_date(deadline.date), countdown=self._countdown(deadline, today)),
+            fill(t["deadline"], date=cn_date(deadline.date), countdown=self._countdown(index, deadline, today)),
         ]
         if deadline.how or deadline.to:
             lines.append(fill(t.get("reminder_how", "{how}报送{to}"), how=deadline.how, to=deadline.to))
-        contact = self._contact_text(deadline.document)
+        contact = self._contact_text(index, deadline.document)
         if contact:
             lines.append(fill(t["contact"], contact=contact))
-        doc = self.knowledge.documents.get(deadline.document)
+        doc = index.knowledge.documents.get(deadline.document)
         if doc:
             lines.append(fill(t["source"], title=doc.title, number=doc.number, section=""))
         return "\n".join(line for line in lines if line)
@@ -160,7 +163,7 @@ class Engine:
         if target.startswith("intent:"):
             intent = k.intents[target[7:]]
             return Reply(
-                text=fill(intent.reply, **self._context()),
+                text=fill(intent.reply, **self._context(index)),
                 intent=intent.name,
                 action=intent.action,
                 suggestions=self._suggestions(k, ranked, None),
@@ -288,11 +291,11 @@ class Engine:
             body = "\n".join(
                 [
                     _quote(unit.text, QUOTE_LIMIT),
-                    fill(t["deadline"], date=cn_date(d.date), countdown=self._countdown(d, today)),
+                    fill(t["deadline"], date=cn_date(d.date), countdown=self._countdown(index, d, today)),
                 ]
             )
-            deadlines.append(self._deadline_info(d, today))
-            contact = self._contact_text(unit.document)
+            deadlines.append(self._deadline_info(index, d, today))
+            contact = self._contact_text(index, unit.document)
             if contact:
                 body += "\n" + fill(t["contact"], contact=contact)
         elif unit.contact is not None:
@@ -360,11 +363,11 @@ class Engine:
         orgs = {e.canonical for e in entities if e.role == "org" and "org" in table.roles}
         cities = {e.canonical for e in entities if e.role == "city" and "city" in table.roles}
         label = ""
-        number = _ROW_NUMBER.search(normalized)
+        match = _ROW_NUMBER.search(normalized)
+        wanted_no = _cn_number(match.group(1) or match.group(2)) if match else None
         if projects:
             rows = [r for r in rows if table.cell(r, "name") in projects]
-        elif number and not (orgs or cities) and "number" in table.roles:
-            wanted_no = _cn_number(number.group(1) or number.group(2))
+        elif wanted_no is not None and not (orgs or cities) and "number" in table.roles:
             rows = [r for r in rows if table.cell(r, "number") == str(wanted_no)]
             label = f"序号{wanted_no}"
         else:
@@ -444,7 +447,7 @@ class Engine:
     ) -> Reply:
         k = index.knowledge
         t = k.templates
-        context = self._context()
+        context = self._context(index)
         years = "、".join(str(y) for y in sorted({d.year for d in k.documents.values()}))
         text = fill(t["empty"] if empty else t["fallback"], **context)
         if other_year:
@@ -463,18 +466,17 @@ class Engine:
 
     # -- facts ----------------------------------------------------------------------------------
 
-    def _context(self) -> dict[str, object]:
-        doc = self.knowledge.latest_document()
+    def _context(self, index: Index) -> dict[str, object]:
+        doc = index.knowledge.latest_document()
         return {
             "campaign": doc.campaign or doc.short_title,
             "title": doc.title,
             "number": doc.number,
             "year": doc.year,
-            "contact": self._contact_text(doc.id),
+            "contact": self._contact_text(index, doc.id),
         }
 
-    def _contact_text(self, document: str) -> str:
-        index = self._index
+    def _contact_text(self, index: Index, document: str) -> str:
         unit = index.contact_unit.get(document)
         return fill(index.knowledge.templates["contact_line"], **vars(unit.contact)) if unit and unit.contact else ""
 
@@ -483,8 +485,8 @@ class Engine:
             now = now.replace(tzinfo=self.zone)
         return now.astimezone(self.zone).date()
 
-    def _countdown(self, d: Deadline, today: date) -> str:
-        t = self.knowledge.templates
+    def _countdown(self, index: Index, d: Deadline, today: date) -> str:
+        t = index.knowledge.templates
         days = (d.date - today).days
         if days > 0:
             return fill(t["countdown_future"], days=days, date=cn_date(d.date))
@@ -492,8 +494,8 @@ class Engine:
             return fill(t["countdown_today"], date=cn_date(d.date))
         return fill(t["countdown_past"], days=-days, date=cn_date(d.date))
 
-    def _deadline_info(self, d: Deadline, today: date) -> DeadlineInfo:
-        doc = self.knowledge.documents.get(d.document)
+    def _deadline_info(self, index: Index, d: Deadline, today: date) -> DeadlineInfo:
+        doc = index.knowledge.documents.get(d.document)
         return DeadlineInfo(d.id, d.date, (d.date - today).days, d.what, doc.number if doc else "")
 
 
@@ -528,15 +530,17 @@ def _without_number(analysis: Analysis, doc: Document) -> Analysis:
 
 
 def _cn_number(text: str) -> int | None:
+    """1, 六, 十二, 二十三, 两 → the number (up to 99); None for anything else."""
     if text.isdigit():
         return int(text)
-    if text == "十":
-        return 10
-    if len(text) == 1 and text in _CN_DIGITS:
-        return _CN_DIGITS[text]
-    if len(text) == 2 and text[0] == "十":
-        return 10 + _CN_DIGITS.get(text[1], 0)
-    return None
+    text = text.replace("两", "二")
+    tens, _, ones = text.partition("十")
+    if "十" not in text:
+        return _CN_DIGITS.get(text) if len(text) == 1 else None
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    value = (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+    return value if (not tens or tens in _CN_DIGITS) and (not ones or ones in _CN_DIGITS) else None
 
 
 def load_engine(

@@ -1170,7 +1170,8 @@ class _Builder:
         questions += [f"{subject}的{c}" for c in others]
         out: dict[str, Any] = {
             "id": self.uid("table", i),
-            "intent": "projects",
+            # Only a list of projects answers "观摩项目有哪些"; other tables answer their own questions.
+            "intent": "projects" if "项目" in t["title"] else "table",
             "section": "附件",
             "title": t["title"],
             "columns": columns,

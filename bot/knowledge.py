@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -578,6 +579,11 @@ def _read_intents(
             c.fail(node, join(path, "reply"), "an intent that is not answered from the knowledge needs a reply")
         intents[name] = Intent(name, examples, reply or "", action, fallback)
     templates = c.string_map(f["templates"], "templates") if "templates" in f else {}
+    nodes = _children(f["templates"]) if "templates" in f else {}
+    for key, text in templates.items():
+        _check_placeholders(c, nodes.get(key), join("templates", key), text)
+    for name, intent in intents.items():
+        _check_placeholders(c, None, join("intents", f"{name}.reply"), intent.reply)
     if "templates" in f:
         for key in TEMPLATE_KEYS:
             if key not in templates:
@@ -588,6 +594,28 @@ def _read_intents(
         if "intents" in f and needed not in intents:
             c.fail(f["intents"], join("intents", needed), f"missing intent {needed!r}")
     return intents, templates, menu, suggestions
+
+
+_FIELD = re.compile(r"\w+")
+
+
+def _children(node: yaml.Node) -> dict[str, yaml.Node]:
+    """Value nodes of a mapping by key, for locating messages (problems were reported already)."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _check_placeholders(c: Checker, node: yaml.Node | None, path: str, text: str) -> None:
+    """Templates take plain {name} placeholders only: {a.b} or {a[0]} would fail at answer time."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        c.fail(node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
+        return
+    for name in fields:
+        if not _FIELD.fullmatch(name):
+            c.fail(node, path, f"placeholder {{{name}}} must be a plain name like {{date}}")
 
 
 def _cross_check(units: dict[str, Unit], problems: list[Problem]) -> None:

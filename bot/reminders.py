@@ -24,7 +24,8 @@ claim it again. A row still ``pending`` means the process died (or was cancelled
 claim and the finish. Policy: once the row has been pending for ``stale_after`` (5 minutes by
 default, far longer than any send takes, so a run still in progress is never raced), it is retried
 ONCE, because to our knowledge the send never completed; if it is found pending again, it is
-marked ``failed`` and never sent again. A stale row that has been overtaken by a later offset, a
+marked ``failed`` and never sent again. A send that raised (network down, a platform error) is
+treated the same way: its row stays ``pending`` and gets the one retry. A stale row that has been overtaken by a later offset, a
 moved date, an ended deadline or an unsubscribe is marked ``skipped`` instead. The only way to
 deliver twice is a crash after the platform accepted the message but before the finish was
 committed (a window of milliseconds); then the user gets it at most twice, never more. A platform
@@ -288,6 +289,8 @@ def schedule(
 
 # -- sending ----------------------------------------------------------------------------------
 
+RETRY = "retry"  # the send raised: keep the row pending for the stale-row retry
+
 
 async def _deliver(
     store: Store,
@@ -299,9 +302,9 @@ async def _deliver(
     """Call the platform and turn its answer into a stored outcome ('blocked' also unsubscribes)."""
     try:
         result = await sender.send(chat, text)
-    except Exception:
-        log.exception("reminder to %s:%s failed", channel, chat)
-        return "failed"
+    except Exception:  # network down, rate limited, server error: worth another try later
+        log.exception("reminder to %s:%s failed; it stays pending and is retried", channel, chat)
+        return RETRY
     if result == "blocked":
         store.deactivate(channel, chat, "blocked")
         return "blocked"
@@ -312,8 +315,15 @@ async def _deliver(
 
 
 def _count(report: SendReport, outcome: str) -> None:
-    """Add one outcome to the report."""
-    setattr(report, outcome, getattr(report, outcome) + 1)
+    """Add one outcome to the report (a send left for retry counts as failed this run)."""
+    name = "failed" if outcome == RETRY else outcome
+    setattr(report, name, getattr(report, name) + 1)
+
+
+def _finish(store: Store, ident: tuple[str, int, str, str], outcome: str, now: datetime, **kw: Any) -> None:
+    """Record the outcome; a send that raised stays pending so the stale-row retry picks it up."""
+    if outcome != RETRY:
+        store.finish_reminder(*ident, "undeliverable" if outcome == "blocked" else outcome, now, **kw)
 
 
 async def send_due(
@@ -350,15 +360,7 @@ async def send_due(
         ):
             continue  # another run owns it
         outcome = await _deliver(store, sender, item.channel, item.chat, text)
-        store.finish_reminder(
-            item.deadline_id,
-            item.offset,
-            item.channel,
-            item.chat,
-            "undeliverable" if outcome == "blocked" else outcome,
-            now,
-            for_date=item.for_date,
-        )
+        _finish(store, (item.deadline_id, item.offset, item.channel, item.chat), outcome, now, for_date=item.for_date)
         _count(report, outcome)
         report.deliveries.append((item.deadline_id, item.offset, item.channel, item.chat, outcome))
         for older in item.skipped:
@@ -440,9 +442,7 @@ async def _retry_stale(
             continue
         report.retried += 1
         outcome = await _deliver(store, sender, row["channel"], row["chat"], text)
-        store.finish_reminder(
-            *ident, "undeliverable" if outcome == "blocked" else outcome, now, **kw
-        )
+        _finish(store, ident, outcome, now, **kw)
         _count(report, outcome)
         report.deliveries.append((*ident, outcome))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,10 @@ class Services:
     store: Store
     settings: Settings
     clock: Callable[[], datetime]  # aware datetime; fixed under --now
-    senders: dict[str, Any] = field(default_factory=dict)  # channel -> reminder Sender, set by serve()
+    # channel -> reminder Sender; None until a server or a send run has set up its senders
+    senders: dict[str, Any] | None = None
+    reload: Callable[[], Awaitable[Any]] | None = None  # set by serve(): validate and swap the knowledge
+    _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
 
     def ask(self, incoming: Incoming, now: datetime | None = None) -> Reply:
         """Answer, carry out a subscribe/unsubscribe request and log the question: one path for every channel."""
@@ -60,15 +64,26 @@ class Services:
             log.exception("could not log question")
         return reply
 
+    def background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run a coroutine on the loop, holding a reference so it is not collected half-way."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     def can_push(self, channel: str) -> bool:
         """Only channels that can deliver a reminder accept subscriptions (no silent promises)."""
-        if self.senders:  # a running server knows exactly which senders it set up
+        if self.senders is not None:  # a running server knows exactly which senders it set up
             return channel in self.senders
         return channel in PUSH_CHANNELS
 
-    def is_admin(self, user: str) -> bool:
-        """Admin commands answer only to the ids listed in BOT_ADMINS."""
-        return bool(user) and user in self.settings.admins
+    def is_admin(self, user: str, channel: str = "telegram") -> bool:
+        """Staff commands answer only to BOT_ADMINS: `wechat:openid`, `wecom:userid`, and Telegram ids
+        (bare or `telegram:id`), so an id on one platform never grants rights on another."""
+        if not user:
+            return False
+        admins = self.settings.admins
+        return f"{channel}:{user}" in admins or (channel == "telegram" and user in admins)
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

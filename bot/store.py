@@ -159,10 +159,11 @@ class Store:
     def close(self) -> None:
         """Write buffered questions, checkpoint and release the file so another Store can take over."""
         with self._lock:
+            pending = len(self._questions)
             try:
                 self.flush()
             except sqlite3.Error:
-                log.exception("could not write %d buffered question(s)", len(self._questions))
+                log.exception("could not write %d buffered question(s)", pending)
             try:
                 self._conn.close()
             except sqlite3.ProgrammingError:
@@ -296,11 +297,13 @@ class Store:
             changed += conn.execute(
                 "UPDATE questions SET user = '' WHERE channel = ? AND user = ?", (channel, user)
             ).rowcount
-            # Dedupe keys are built from the sender id (FromUserName + MsgId), so match the prefix
-            # too, in case the caller did not pass user= to dedupe_put.
+            # Dedupe keys start with the sender id and a "|" (user|channel|MsgId), so match that
+            # prefix too, in case the caller did not pass user= to dedupe_put; the "|" keeps
+            # user "abc" from matching user "abcd".
+            prefix = f"{user}|"
             changed += conn.execute(
                 "DELETE FROM dedupe WHERE user = ? OR substr(key, 1, ?) = ?",
-                (user, len(user), user),
+                (user, len(prefix), prefix),
             ).rowcount
             return changed
 
@@ -480,12 +483,16 @@ class Store:
             rows, self._questions = self._questions, []
             if not rows:
                 return
-            with self._tx() as conn:
-                conn.executemany(
-                    """INSERT INTO questions (at, channel, user, question, intent, top_source, score, fallback)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                    rows,
-                )
+            try:
+                with self._tx() as conn:
+                    conn.executemany(
+                        """INSERT INTO questions (at, channel, user, question, intent, top_source, score, fallback)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                        rows,
+                    )
+            except sqlite3.Error:
+                self._questions[:0] = rows  # keep them for the next flush instead of losing them
+                raise
 
     def _flush_in_background(self) -> None:
         """The timer's flush: a failure is logged, since no caller is there to see it."""

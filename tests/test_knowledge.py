@@ -143,3 +143,12 @@ def test_missing_template_is_reported(kdir: Path) -> None:
     intents.write_text("\n".join(lines) + "\n", encoding="utf-8")
     found = problems_for(kdir)
     assert any("intents.yaml:" in p and "templates.no_rows" in p for p in found), found
+
+
+def test_template_placeholders_must_be_plain_names(kdir: Path) -> None:
+    intents = kdir.parent / "intents.yaml"
+    text = intents.read_text(encoding="utf-8")
+    assert "{contact}" in text
+    intents.write_text(text.replace('"如有疑问请联系：{contact}"', '"如有疑问请联系：{contact.name}"', 1), encoding="utf-8")
+    found = problems_for(kdir)
+    assert any("templates.contact: placeholder {contact.name} must be a plain name" in p for p in found), found

@@ -67,6 +67,11 @@ def test_other_campaigns_answer_their_own_questions(several: Engine) -> None:
     assert "第一检查组" in teams and "第二检查组" not in teams
 
 
+def test_generic_project_question_skips_tables_of_other_kinds(several: Engine) -> None:
+    text = ask(several, "观摩项目有哪些", datetime(2023, 8, 1, 10, tzinfo=SHANGHAI)).text
+    assert "观摩项目" in text and "检查组" not in text
+
+
 def test_city_filter_works_in_every_year(several: Engine) -> None:
     text = ask(several, "2022年广州有哪些观摩项目").text
     assert "广州" in text

@@ -350,18 +350,32 @@ async def test_blocked_chat_is_unsubscribed_and_not_tried_again(store):
     assert sender.texts("1") == []
 
 
-async def test_failed_send_is_recorded_and_the_next_offset_still_comes(store):
+async def test_failed_send_is_retried_once_and_the_next_offset_still_comes(store):
     store.subscribe("telegram", "1", "a", at(9, 1))
     sender = FakeSender(fail_chats={"1"})
     report = await run(store, at(9, 23, 9), sender)
     assert report.failed == 1
-    await run(store, at(9, 23, 10), sender)
+    await run(store, at(9, 23, 9, 1), sender)  # too soon: not retried yet
     assert sender.calls == 1
+    await run(store, at(9, 23, 10), sender)  # retried once, fails again
+    await run(store, at(9, 23, 11), sender)  # given up
+    assert sender.calls == 2
     sender.fail_chats.clear()
     await run(store, at(9, 27, 9), sender)
     assert sender.texts("1") == ["报送质量月活动总结：还有3天（09月30日）"]
     statuses = {r["offset"]: r["status"] for r in store.reminder_rows()}
     assert statuses == {7: "failed", 3: "sent"}
+
+
+async def test_a_send_that_fails_once_is_delivered_on_the_retry(store):
+    store.subscribe("telegram", "1", "a", at(9, 1))
+    sender = FakeSender(fail_chats={"1"})
+    await run(store, at(9, 23, 9), sender)
+    sender.fail_chats.clear()  # the network is back
+    await run(store, at(9, 23, 9, 30), sender)
+    await run(store, at(9, 23, 10), sender)
+    assert sender.texts("1") == ["报送质量月活动总结：还有7天（09月30日）"]
+    assert [r["status"] for r in store.reminder_rows()] == ["sent"]
 
 
 async def test_undeliverable_is_recorded_and_keeps_the_subscription(store):

@@ -35,9 +35,14 @@ def test_channels_that_cannot_push_do_not_promise_reminders(services, channel: s
 
 
 def test_a_server_without_a_wechat_sender_refuses_wechat_subscriptions(services) -> None:
-    services.senders["telegram"] = object()  # serve() registered Telegram only (no WeChat secret)
+    services.senders = {"telegram": object()}  # serve() set up Telegram only (no WeChat secret)
     assert "暂不支持" in services.ask(Incoming("订阅提醒", "wechat", "o1", "o1")).text
     assert not services.store.is_subscribed("wechat", "o1")
+
+
+def test_a_server_with_no_sender_accepts_no_subscription(services) -> None:
+    services.senders = {}  # web chat only: nothing can push
+    assert "暂不支持" in services.ask(Incoming("订阅提醒", "wechat", "o1", "o1")).text
 
 
 def test_every_question_is_logged_with_its_outcome(services) -> None:

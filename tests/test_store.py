@@ -168,7 +168,7 @@ def test_delete_user_removes_everything_personal(store):
     store.claim_reminder("d", 7, "wechat", "oUser", T0)
     store.log_question(T0, "wechat", "oUser", "几时截止", "deadline", "d", 0.8, False)
     store.log_question(T0, "wechat", "oOther", "电话", "contact", "c", 0.8, False)
-    store.dedupe_put("oUser1632900000", "reply", T0)  # key built from FromUserName + MsgId
+    store.dedupe_put("oUser|wechat|1632900000", "reply", T0)  # key built from FromUserName + MsgId
     store.dedupe_put("oOther:1", "reply", T0, user="oOther")
 
     changed = store.delete_user("wechat", "oUser")
@@ -178,7 +178,7 @@ def test_delete_user_removes_everything_personal(store):
     assert store.is_subscribed("wechat", "oOther")
     assert store.is_subscribed("telegram", "oUser")
     assert [r["chat"] for r in store.reminder_rows()] == []
-    assert store.dedupe_get("oUser1632900000") is None
+    assert store.dedupe_get("oUser|wechat|1632900000") is None
     assert store.dedupe_get("oOther:1") == "reply"
     users = [r[0] for r in store._read("SELECT user FROM questions ORDER BY id")]
     assert users == ["", "oOther"]
@@ -344,3 +344,16 @@ def test_buffered_questions_count_in_stats_and_unanswered(store):
 def test_naive_time_in_question_log_is_refused_at_once(store):
     with pytest.raises(ValueError, match="aware"):
         store.log_question(datetime(2021, 9, 1, 9, 0), "web", "u", "q", "x", None, None, False)
+
+
+def test_forgetting_one_user_keeps_a_user_whose_id_starts_the_same(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime(2021, 9, 20, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.dedupe_put("abc|wecom|1", "reply one", now)
+        store.dedupe_put("abcd|wecom|2", "reply two", now)
+        store.delete_user("wecom", "abc")
+        assert store.dedupe_get("abc|wecom|1") is None
+        assert store.dedupe_get("abcd|wecom|2") == "reply two"

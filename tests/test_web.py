@@ -112,6 +112,8 @@ async def test_deadlines_endpoint_counts_down_from_the_clock(client):
     assert "总结" in summary["what"]
     moved = await client.get("/api/deadlines", params={"now": "2021-09-30T08:00:00+08:00"})
     assert summary_deadline(await moved.json())["days_left"] == 0
+    typed = await client.get("/api/deadlines?now=2021-09-29T08:00:00+08:00")  # a raw "+", as typed
+    assert typed.status == 200 and summary_deadline(await typed.json())["days_left"] == 1
     for nonsense in ("next week", "0001-01-01T00:00:00+14:00"):
         bad = await client.get("/api/deadlines", params={"now": nonsense})
         assert bad.status == 400

@@ -514,8 +514,11 @@ async def test_admin_gets_stats_and_others_do_not(client, services):
     await post_plain(client, text_xml("明天会下雨吗", msg_id="31"))  # one unanswered question
     plain_user = reply_content(await (await post_plain(client, text_xml("/stats", msg_id="32"))).text())
     assert "提问数" not in plain_user  # no hint that staff commands exist
-    services.settings = replace(services.settings, admins=frozenset({OPENID}))
+    services.settings = replace(services.settings, admins=frozenset({OPENID}))  # a bare id is Telegram's
+    still_plain = reply_content(await (await post_plain(client, text_xml("/stats", msg_id="35"))).text())
+    assert "提问数" not in still_plain
+    services.settings = replace(services.settings, admins=frozenset({f"wechat:{OPENID}"}))
     stats = reply_content(await (await post_plain(client, text_xml("/stats", msg_id="33"))).text())
-    assert "提问数：2" in stats and "未能回答：2" in stats and services.engine.version in stats
+    assert "提问数：3" in stats and "未能回答：3" in stats and services.engine.version in stats
     unanswered = reply_content(await (await post_plain(client, text_xml("/unanswered", msg_id="34"))).text())
     assert "明天会下雨吗（1 次）" in unanswered

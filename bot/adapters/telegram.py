@@ -586,7 +586,7 @@ class _Handlers:
 
     def _senders(self, bot: Bot | None = None) -> dict[str, Any]:
         """Every channel that can push: Telegram itself plus what the server set up (WeChat)."""
-        senders = dict(self.services.senders)
+        senders = dict(self.services.senders or {})
         if bot is not None and CHANNEL not in senders:
             senders[CHANNEL] = TelegramSender(bot, self.services)
         return senders

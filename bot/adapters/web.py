@@ -161,7 +161,8 @@ class WebChat:
     async def deadlines(self, request: web.Request) -> web.Response:
         """Feed the page's countdown card; ``?now=`` shows the card as of another day."""
         try:
-            now = parse_now(request.query.get("now"), self.services)
+            raw = request.query.get("now")  # aiohttp reads a raw "+08:00" as " 08:00": put the plus back
+            now = parse_now(raw.replace(" ", "+") if raw else raw, self.services)
         except BadRequest as exc:
             return _error(exc.status, exc.message)
         items = self.services.engine.deadlines(now or self.services.clock())
