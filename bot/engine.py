@@ -109,9 +109,9 @@ class Engine:
         index = self._index
         return [self._deadline_info(index, d, today) for d in index.knowledge.deadlines()]
 
-    def countdown(self, deadline: Deadline, now: datetime) -> str:
-        """还有N天 / 今天截止 / 已于…截止, as the templates word it."""
-        return self._countdown(self._index, deadline, self._today(now))
+    def countdown(self, day: date, now: datetime) -> str:
+        """还有N天 / 今天截止 / 已于…截止 for a deadline day, as the templates word it."""
+        return self._countdown(self._index, day, self._today(now))
 
     def render_reminder(self, deadline: Deadline, now: datetime) -> str:
         """The text of a deadline reminder: what, when, how, to whom, and the contact."""
@@ -120,7 +120,7 @@ class Engine:
         today = self._today(now)
         lines = [
             fill(t.get("reminder", "【截止提醒】{what}"), what=deadline.what),
-            fill(t["deadline"], date=cn_date(deadline.date), countdown=self._countdown(index, deadline, today)),
+            fill(t["deadline"], date=cn_date(deadline.date), countdown=self._countdown(index, deadline.date, today)),
         ]
         if deadline.how or deadline.to:
             lines.append(fill(t.get("reminder_how", "{how}报送{to}"), how=deadline.how, to=deadline.to))
@@ -291,7 +291,7 @@ class Engine:
             body = "\n".join(
                 [
                     _quote(unit.text, QUOTE_LIMIT),
-                    fill(t["deadline"], date=cn_date(d.date), countdown=self._countdown(index, d, today)),
+                    fill(t["deadline"], date=cn_date(d.date), countdown=self._countdown(index, d.date, today)),
                 ]
             )
             deadlines.append(self._deadline_info(index, d, today))
@@ -485,14 +485,14 @@ class Engine:
             now = now.replace(tzinfo=self.zone)
         return now.astimezone(self.zone).date()
 
-    def _countdown(self, index: Index, d: Deadline, today: date) -> str:
+    def _countdown(self, index: Index, day: date, today: date) -> str:
         t = index.knowledge.templates
-        days = (d.date - today).days
+        days = (day - today).days
         if days > 0:
-            return fill(t["countdown_future"], days=days, date=cn_date(d.date))
+            return fill(t["countdown_future"], days=days, date=cn_date(day))
         if days == 0:
-            return fill(t["countdown_today"], date=cn_date(d.date))
-        return fill(t["countdown_past"], days=-days, date=cn_date(d.date))
+            return fill(t["countdown_today"], date=cn_date(day))
+        return fill(t["countdown_past"], days=-days, date=cn_date(day))
 
     def _deadline_info(self, index: Index, d: Deadline, today: date) -> DeadlineInfo:
         doc = index.knowledge.documents.get(d.document)

@@ -18,6 +18,7 @@ UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects
 ROLES = ("number", "city", "name", "org")
 DEFAULT_REMIND_DAYS = (7, 3, 1, 0)
 DEFAULT_REMIND_AT = dt.time(9, 0)
+MENU_KEYS = ("DEADLINES", "CONTACT", "PROJECTS", "SUBSCRIBE", "UNSUBSCRIBE", "HELP")
 TEMPLATE_KEYS = (
     "fallback",
     "empty",
@@ -589,6 +590,9 @@ def _read_intents(
             if key not in templates:
                 c.fail(f["templates"], join("templates", key), f"missing template {key!r}")
     menu = c.string_map(f["menu"], "menu") if "menu" in f else {}
+    for key in MENU_KEYS:  # Telegram commands and WeChat menu buttons ask these questions
+        if "intents" in f and key not in menu:
+            c.fail(f.get("menu", root), join("menu", key), f"missing menu question {key!r}")
     suggestions = c.strings(f["suggestions"], "suggestions") if "suggestions" in f else []
     for needed in ("help", "welcome", "non_text", "subscribe_unsupported"):
         if "intents" in f and needed not in intents:

@@ -83,15 +83,6 @@ ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("reload", "重新加载知识库"),
 ]
 
-# Used only when the engine's menu does not name a question for a key.
-MENU_DEFAULTS: dict[str, str] = {
-    "DEADLINES": "总结材料什么时候截止",
-    "CONTACT": "联系人是谁",
-    "PROJECTS": "观摩项目有哪些",
-    "SUBSCRIBE": "订阅提醒",
-    "UNSUBSCRIBE": "取消订阅",
-}
-
 SORRY = "抱歉，处理您的消息时出了点问题，请稍后再试。"
 _SOFT_BREAKS = "\n。！？；;!?，, "
 _K = TypeVar("_K")
@@ -162,17 +153,8 @@ def render_reply(reply: Reply) -> list[str]:
     return split_message("\n".join(lines)) or [escape("（没有内容）")]
 
 
-def format_countdown(days_left: int) -> str:
-    """Say how far off a deadline is the way a reader counts it."""
-    if days_left > 0:
-        return f"还有{days_left}天"
-    if days_left == 0:
-        return "今天截止"
-    return f"已截止{-days_left}天"
-
-
-def format_deadlines(deadlines: list[DeadlineInfo]) -> str:
-    """HTML list of deadlines with date and countdown, for /deadlines."""
+def format_deadlines(deadlines: list[DeadlineInfo], countdown: Callable[[DeadlineInfo], str]) -> str:
+    """HTML list of deadlines with date and countdown (worded by the knowledge's templates)."""
     if not deadlines:
         return "目前没有登记的截止日期。"
     lines = ["<b>截止日期</b>"]
@@ -182,7 +164,7 @@ def format_deadlines(deadlines: list[DeadlineInfo]) -> str:
         if item.document:
             line += f"（{escape(item.document)}）"
         lines.append(line)
-        lines.append(f"    {escape(format_countdown(item.days_left))}")
+        lines.append(f"    {escape(countdown(item))}")
     return "\n".join(lines)
 
 
@@ -308,16 +290,8 @@ class _Handlers:
     # -- helpers --------------------------------------------------------------------------
 
     def menu_question(self, key: str) -> str:
-        """The question the engine's menu maps a command to, with a built-in fallback."""
-        getter = getattr(self.services.engine, "menu_question", None)
-        if callable(getter):
-            try:
-                question = getter(key)
-            except (KeyError, LookupError, ValueError):
-                question = None
-            if question:
-                return str(question)
-        return MENU_DEFAULTS[key]
+        """The question a command stands for, from the knowledge's menu (check requires the keys)."""
+        return self.services.engine.menu_question(key) or ""
 
     def ask(self, text: str, user: str, chat: str) -> Reply:
         """One question through the shared path (answer, subscribe, log)."""
@@ -424,7 +398,9 @@ class _Handlers:
     async def deadlines(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/deadlines: every deadline with its date and countdown from now."""
         items = self.services.engine.deadlines(self.services.clock())
-        await self.say(update, context, format_deadlines(list(items)))
+        now = self.services.clock()
+        countdown = self.services.engine.countdown
+        await self.say(update, context, format_deadlines(list(items), lambda item: countdown(item.date, now)))
 
     async def contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/contact: the contact answer, asked the way the menu asks it."""
@@ -433,7 +409,7 @@ class _Handlers:
     async def projects(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/projects [城市]: the observation projects, of one city when given."""
         city = " ".join(context.args or []).strip()
-        question = f"{city}观摩项目" if city else self.menu_question("PROJECTS")
+        question = f"{city}{self.menu_question('PROJECTS')}" if city else self.menu_question("PROJECTS")
         await self.answer(update, context, question)
 
     async def subscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -464,11 +440,7 @@ class _Handlers:
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, voice and stickers in a private chat get a hint instead of silence."""
-        text = (
-            self.services.engine.intent_reply("non_text")
-            or "请发送文字问题，例如：总结材料几时交？"
-        )
-        await self.say(update, context, escape(text))
+        await self.say(update, context, escape(self.services.engine.intent_reply("non_text")))
 
     # -- buttons --------------------------------------------------------------------------
 
@@ -557,7 +529,7 @@ class _Handlers:
                 ]
             ]
         )
-        preview = f"<b>群发预览</b>：将发送给 {audience} 个 Telegram 订阅者\n\n{escape(text)}"
+        preview = f"<b>群发预览</b>：将发送给 {audience} 个订阅者\n\n{escape(text)}"
         parts_html = split_message(preview)
         await self.deliver(context.bot, message.chat.id, parts_html, markup=markup)
 
