@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,17 +197,6 @@ class Checker:
             text = self.text(value, join(path, key))
             if text:
                 out[key] = text
-        return out
-
-    def each(
-        self, node: yaml.Node | None, path: str, read: Callable[[yaml.Node, str], Any]
-    ) -> list[Any]:
-        """Read each entry of a list with `read`, dropping entries that had problems."""
-        out = []
-        for i, item in enumerate(self.sequence(node, path)):
-            value = read(item, f"{path}[{i}]")
-            if value is not None:
-                out.append(value)
         return out
 
 
