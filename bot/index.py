@@ -228,7 +228,11 @@ class Index:
             entries.append((normalize(_title_text(unit)), target, TEXT_WEIGHT))
             for keyword in unit.keywords:  # a bare keyword should find its unit, not a diluted sentence
                 entries.append((normalize(keyword), target, TEXT_WEIGHT))
-            if unit.kind != "table" and unit.text != unit.title:
+            if unit.table is not None:  # "施工单位有哪些": a column's name points at its table
+                for column in unit.table.columns:
+                    if column not in unit.table.roles.get("number", ""):
+                        entries.append((normalize(column), target, TEXT_WEIGHT))
+            elif unit.text != unit.title:
                 for piece in text_pieces(unit.text):
                     entries.append((normalize(piece), target, TEXT_WEIGHT))
         for intent in knowledge.intents.values():
