@@ -38,18 +38,13 @@ def make_clock(settings: Settings, fixed: datetime | None) -> Callable[[], datet
     return lambda: datetime.now(settings.zone)
 
 
-def index_cache_dir(settings: Settings) -> Path:
-    """Where the fitted index (and jieba's dictionary cache) is kept between runs."""
-    return settings.db.parent / "cache"
-
-
 def fit_index_in_child(settings: Settings, version: str) -> None:
     """Fit and cache the index in a short-lived `run_bot.py check` unless the cache is current.
 
     The serving process then only loads the cache, so it never imports scikit-learn and scipy
     (about 70 MB it would keep for its whole life). If the child fails, the caller fits in-process.
     """
-    if index_cache_is_current(index_cache_dir(settings), version):
+    if index_cache_is_current(settings.cache_dir, version):
         return
     cmd = [
         sys.executable,
@@ -75,13 +70,13 @@ def load_lean_engine(settings: Settings) -> Engine:
     """The serving process's engine: fitted in a child process, loaded here from the cache."""
     knowledge = load_knowledge(settings.knowledge_dir, settings.intents_file)
     fit_index_in_child(settings, knowledge.version)
-    return Engine(knowledge, zone=settings.zone, cache_dir=index_cache_dir(settings))
+    return Engine(knowledge, zone=settings.zone, cache_dir=settings.cache_dir)
 
 
 def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Services:
     """Load knowledge (raising KnowledgeError when it is broken) and open the SQLite file."""
     engine = engine or load_engine(
-        settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=index_cache_dir(settings)
+        settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.cache_dir
     )
     return Services(engine=engine, store=Store(settings.db), settings=settings, clock=make_clock(settings, now))
 

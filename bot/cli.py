@@ -12,7 +12,7 @@ from typing import TextIO
 
 import yaml
 
-from bot.config import ROOT, Settings, load_settings
+from bot.config import ROOT, Settings, load_settings, parse_moment
 from bot.engine import Engine, load_engine
 from bot.types import Incoming
 from bot.yamlcheck import KnowledgeError
@@ -21,14 +21,13 @@ ANSWER_LIMIT = 800  # an eval answer longer than this is a wall of text, not an 
 
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
-    """An ISO-8601 time; a naive one is taken as the bot's time zone."""
+    """--now: an ISO-8601 time; a naive one is taken as the bot's time zone."""
     if not value:
         return None
     try:
-        when = datetime.fromisoformat(value)
+        return parse_moment(value, settings.zone)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--now: not an ISO-8601 time: {value!r}") from exc
-    return when if when.tzinfo else when.replace(tzinfo=settings.zone)
+        raise argparse.ArgumentTypeError(f"--now {value!r}: {exc}") from exc
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -42,7 +41,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
-    return load_engine(settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.db.parent / "cache")
+    return load_engine(settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.cache_dir)
 
 
 def _now(args: argparse.Namespace, settings: Settings) -> datetime:

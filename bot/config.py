@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,9 +37,34 @@ class Settings:
     admins: frozenset[str] = field(default_factory=frozenset)
 
     @property
+    def cache_dir(self) -> Path:
+        """Where the fitted index (and jieba's dictionary cache) is kept between runs."""
+        return self.db.parent / "cache"
+
+    @property
     def zone(self) -> ZoneInfo:
         """The time zone deadlines and reminders are counted in."""
         return ZoneInfo(self.tz)
+
+
+MIN_YEAR, MAX_YEAR = 2000, 2100  # keeps the engine's date arithmetic in range
+
+
+def parse_moment(value: str, zone: ZoneInfo) -> datetime:
+    """An ISO-8601 time in the bot's zone (a naive one is taken as that zone); ValueError says why."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("now 不是有效的 ISO-8601 时间") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    try:
+        moment = moment.astimezone(zone)
+    except OverflowError:
+        raise ValueError("now 超出支持的时间范围") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"now 必须在 {MIN_YEAR} 到 {MAX_YEAR} 年之间")
+    return moment
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.index import Analysis, Entity, Index, fold_number, split_cell
+from bot.index import SENTENCE_END, Analysis, Entity, Index, fold_number, split_cell
 from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
 from bot.text import PLACEHOLDERS
 from bot.types import DeadlineInfo, Incoming, Reply, Source
@@ -21,7 +21,6 @@ QUOTE_LIMIT = 320
 MAX_SUGGESTIONS = 3
 ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
 OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
-_SENTENCE_END = re.compile(r"(?<=[。；！？])")
 _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 # 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
 _RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
@@ -325,7 +324,7 @@ class Engine:
         k = index.knowledge
         text = unit.text
         if len(text) > QUOTE_LIMIT:
-            sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+            sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
             scored = sorted(
                 ((index.overlap(analysis.normalized, s), i) for i, s in enumerate(sentences)), reverse=True
             )

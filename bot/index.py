@@ -452,7 +452,7 @@ class Index:
         return hit / total if total else 0.0
 
 
-_SENTENCES = re.compile(r"(?<=[。；！？])")
+SENTENCE_END = re.compile(r"(?<=[。；！？])")
 _CLAUSES = re.compile(r"(?<=[，：、》])|(?=《)")
 PIECE_MAX = 24  # longer sentences are also indexed clause by clause, so one word is not drowned
 
@@ -460,7 +460,7 @@ PIECE_MAX = 24  # longer sentences are also indexed clause by clause, so one wor
 def text_pieces(text: str) -> list[str]:
     """The notice's wording as separately matchable pieces: each sentence, and clauses of long ones."""
     pieces: list[str] = []
-    for sentence in (s.strip() for s in _SENTENCES.split(text)):
+    for sentence in (s.strip() for s in SENTENCE_END.split(text)):
         if not sentence:
             continue
         pieces.append(sentence)

@@ -42,13 +42,12 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.knowledge import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS
 from bot.store import Store, Subscription
 
 log = logging.getLogger(__name__)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DEFAULT_REMIND_DAYS: tuple[int, ...] = (7, 3, 1, 0)
-DEFAULT_REMIND_AT = time(9, 0)
 STALE_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 2  # the first try plus one retry after a crash
 

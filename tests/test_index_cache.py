@@ -163,13 +163,13 @@ def test_ask_does_not_import_the_server_stack() -> None:
 
 
 def test_the_server_fits_in_a_child_and_only_loads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.app import index_cache_dir, load_lean_engine
+    from bot.app import load_lean_engine
     from bot.config import load_settings
 
     settings = load_settings({}, db=tmp_path / "data" / "bot.sqlite3")
     fits = count_fits(monkeypatch)
     engine = load_lean_engine(settings)
     assert fits == []  # `run_bot.py check` fitted it in its own process
-    assert cache_is_current(index_cache_dir(settings), engine.version)
+    assert cache_is_current(settings.cache_dir, engine.version)
     reply = engine.answer(Incoming("总结材料什么时候截止", "cli"), CAMPAIGN_NOW)
     assert "9月30日" in reply.text

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.config import parse_moment
 from bot.services import Services
 from bot.types import Incoming
 
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 16 * 1024  # bytes of a POST /api/ask body
 MAX_TEXT = 2000  # characters of one question
-MIN_YEAR, MAX_YEAR = 2000, 2100  # the range a `now` override may ask about
 SESSION_COOKIE = "qm_sid"
 _SESSION_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -82,18 +82,9 @@ def parse_now(value: object, services: Services) -> datetime | None:
     if not isinstance(value, str):
         raise BadRequest(400, "now 必须是 ISO-8601 时间字符串")
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRequest(400, "now 不是有效的 ISO-8601 时间") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=services.settings.zone)
-    try:
-        moment = moment.astimezone(services.settings.zone)
-    except OverflowError:
-        raise BadRequest(400, "now 超出支持的时间范围") from None
-    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # keep the engine's date arithmetic in range
-        raise BadRequest(400, f"now 必须在 {MIN_YEAR} 到 {MAX_YEAR} 年之间")
-    return moment
+        return parse_moment(value, services.settings.zone)
+    except ValueError as exc:
+        raise BadRequest(400, str(exc)) from None
 
 
 def parse_question(body: bytes) -> tuple[str, object]:

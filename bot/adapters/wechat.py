@@ -135,6 +135,19 @@ class CallbackHandler:
         self.channel = channel
         self.services = services
 
+    def _refusal(self, error: Exception, crypto_problem: str) -> web.Response:
+        """Map what went wrong with a request to its 4xx: bad input is never a 500."""
+        if isinstance(error, Refused):
+            return _plain(error.status, error.message)
+        if isinstance(error, XMLRejected):
+            return _plain(error.status, str(error))
+        if isinstance(error, InvalidSignature):
+            return _plain(403, "invalid signature")
+        if isinstance(error, WeChatCryptoError):
+            return _plain(400, f"{crypto_problem}: {error}")
+        log.error("%s request could not be read", self.channel.name, exc_info=error)
+        return _plain(400, "bad request")
+
     # -- GET: URL verification ---------------------------------------------------------
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -154,15 +167,8 @@ class CallbackHandler:
                 check_signature(self.channel.token, q.get("signature", ""), ts, nonce)
                 text = echostr
             return web.Response(text=text, content_type="text/plain")
-        except Refused as e:
-            return _plain(e.status, e.message)
-        except InvalidSignature:
-            return _plain(403, "invalid signature")
-        except WeChatCryptoError as e:
-            return _plain(400, f"bad echostr: {e}")
-        except Exception:
-            log.exception("%s verification failed unexpectedly", self.channel.name)
-            return _plain(400, "bad request")
+        except Exception as e:
+            return self._refusal(e, "bad echostr")
 
     # -- POST: messages ----------------------------------------------------------------
 
@@ -172,17 +178,8 @@ class CallbackHandler:
             q = raw_query(request)
             body = await read_body(request)
             message, encrypted = self._open(q, body)
-        except Refused as e:
-            return _plain(e.status, e.message)
-        except XMLRejected as e:
-            return _plain(e.status, str(e))
-        except InvalidSignature:
-            return _plain(403, "invalid signature")
-        except WeChatCryptoError as e:
-            return _plain(400, f"cannot decrypt: {e}")
-        except Exception:
-            log.exception("%s request could not be read", self.channel.name)
-            return _plain(400, "bad request")
+        except Exception as e:
+            return self._refusal(e, "cannot decrypt")
         try:
             text = self._answer(message)
             if text is None:
