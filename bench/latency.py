@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from bot.engine import load_engine  # noqa: E402
 from bot.types import Incoming  # noqa: E402
 
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.yaml"
+DEV_SET = ROOT / "tests" / "data" / "dev_questions.yaml"
 
 
 def percentile(samples: list[float], p: float) -> float:

@@ -37,8 +37,7 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.yaml"
-HOLDOUT_SET = ROOT / "tests" / "data" / "holdout_questions.yaml"
+DEV_SET = ROOT / "tests" / "data" / "dev_questions.yaml"
 PYTHON = sys.executable
 SECTIONS = ("latency", "http", "cold", "growth")
 NOW = datetime(2021, 9, 25, 10, tzinfo=ZoneInfo("Asia/Shanghai"))  # inside the campaign month
@@ -109,8 +108,8 @@ def verdict(ok: bool) -> str:
 
 
 def load_questions() -> tuple[list[str], Path]:
-    """The dev questions, or the holdout set when the shared folder is absent."""
-    path = DEV_SET if DEV_SET.exists() else HOLDOUT_SET
+    """The development questions the project keeps."""
+    path = DEV_SET
     cases = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     return [str(c["q"]) for c in cases if isinstance(c, dict) and str(c.get("q", "")).strip()], path
 

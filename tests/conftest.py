@@ -13,7 +13,7 @@ from bot.engine import Engine, load_engine
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 INTENTS = ROOT / "intents.yaml"
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.yaml"
+DEV_SET = ROOT / "tests" / "data" / "dev_questions.yaml"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # During the campaign: five days before the 9月30日 deadline.
 CAMPAIGN_NOW = datetime(2021, 9, 25, 10, 0, tzinfo=SHANGHAI)

@@ -18,7 +18,7 @@ from bot.knowledge import load_knowledge
 from bot.yamlcheck import KnowledgeError
 from tests.conftest import INTENTS, KNOWLEDGE, ROOT
 
-NOTICE_2021 = ROOT.parent / "shared" / "notices" / "gd-2021-quality-month.txt"
+NOTICE_2021 = ROOT / "knowledge" / "sources" / "gd-2021-quality-month.txt"
 NOTICE_2022 = ROOT / "tests" / "notices" / "gd-2022-quality-month.txt"
 NOTICE_2023 = ROOT / "tests" / "notices" / "gd-2023-quality-inspection.txt"
 CURATED_2021 = KNOWLEDGE / "gd-2021-quality-month.yaml"
