@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import subprocess
@@ -14,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 from aiohttp import web
 
@@ -22,7 +19,7 @@ from bot.config import ROOT, Settings
 from bot.engine import Engine, load_engine
 from bot.index import cache_is_current as index_cache_is_current
 from bot.knowledge import Deadline, load_knowledge
-from bot.reminders import ReminderLoop, Sender, schedule, send_due
+from bot.reminders import ReminderLoop, Sender, send_due
 from bot.services import SERVICES, Services
 from bot.store import Store
 from bot.yamlcheck import KnowledgeError
@@ -271,50 +268,8 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
         services.store.close()
 
 
-# -- command line ---------------------------------------------------------------------------------
-
-
-def _settings_and_now(args: argparse.Namespace) -> tuple[Settings, datetime]:
-    from bot.cli import _settings, parse_now
-
-    settings = _settings(args)
-    return settings, parse_now(args.now, settings) or datetime.now(settings.zone)
-
-
-def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    """Start the server on the embedded defaults (web chat on localhost, SQLite file)."""
-    from bot.cli import _settings, parse_now
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(args)
-    try:
-        asyncio.run(serve(settings, parse_now(args.now, settings)))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
-    """Print the schedule, or send what is due and exit (for cron): run twice, sent once."""
-    settings, now = _settings_and_now(args)
-    services = build_services(settings, now)
-    deadlines = services.engine.knowledge.deadlines()
-    try:
-        if args.action == "send":
-            report = asyncio.run(_send_once(services, deadlines, now))
-            out.write(json.dumps(report, ensure_ascii=False) + "\n")
-            return 0
-        plan = schedule(deadlines, services.store.subscribers(), services.store, now, settings.zone)
-        if not plan:
-            out.write("no reminders planned (no subscribers, or every deadline has passed)\n")
-        for p in plan:
-            out.write(f"{p.send_at.isoformat()}  {p.status:<20} {p.deadline_id} -{p.offset}d  {p.channel}:{p.chat}\n")
-        return 0
-    finally:
-        services.store.close()
-
-
-async def _send_once(services: Services, deadlines: list[Deadline], now: datetime) -> dict:
+async def send_due_once(services: Services, now: datetime) -> dict:
+    """`reminders send`: set up the senders, send what is due, close them; cron-safe."""
     bot = None
     app = None
     if services.settings.telegram_token:
@@ -325,29 +280,10 @@ async def _send_once(services: Services, deadlines: list[Deadline], now: datetim
         bot = app.bot
     senders = reminder_senders(services, bot)
     try:
+        deadlines = services.engine.knowledge.deadlines()
         report = await send_due(deadlines, services.store, now, services.settings.zone, senders, render_for(services))
         return report.as_dict()
     finally:
         await close_senders(senders)
         if app is not None:
             await app.shutdown()
-
-
-def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    """Questions, fallback rate and subscribers per channel."""
-    settings, _ = _settings_and_now(args)
-    with Store(settings.db) as store:
-        out.write(json.dumps(store.stats(), ensure_ascii=False, indent=2) + "\n")
-    return 0
-
-
-def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
-    """The most frequent questions the bot could not answer."""
-    settings, _ = _settings_and_now(args)
-    with Store(settings.db) as store:
-        rows = store.unanswered(args.limit)
-    if not rows:
-        out.write("no unanswered questions\n")
-    for question, count in rows:
-        out.write(f"{count:>5}  {question}\n")
-    return 0

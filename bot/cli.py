@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -160,32 +159,108 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if rate >= args.min else 1
 
 
-def _from_app(name: str) -> Callable[[argparse.Namespace, TextIO], int]:
-    """A command handler of bot.app, imported on use so `ask` and `eval` never load aiohttp."""
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Start the server on the embedded defaults (web chat on localhost, SQLite file)."""
+    import asyncio
+    import logging
 
-    def run(args: argparse.Namespace, out: TextIO) -> int:
-        from bot import app
+    from bot.app import serve
 
-        return int(getattr(app, name)(args, out) or 0)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    try:
+        asyncio.run(serve(settings, parse_now(args.now, settings)))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
-    run.__name__ = name
-    return run
+
+def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the schedule, or send what is due and exit (for cron): run twice, sent once."""
+    import asyncio
+
+    from bot.app import build_services, send_due_once
+    from bot.reminders import schedule
+
+    settings = _settings(args)
+    now = _now(args, settings)
+    services = build_services(settings, now)
+    try:
+        if args.action == "send":
+            report = asyncio.run(send_due_once(services, now))
+            out.write(json.dumps(report, ensure_ascii=False) + "\n")
+            return 0
+        deadlines = services.engine.knowledge.deadlines()
+        plan = schedule(deadlines, services.store.subscribers(), services.store, now, settings.zone)
+        if not plan:
+            out.write("no reminders planned (no subscribers, or every deadline has passed)\n")
+        for p in plan:
+            out.write(f"{p.send_at.isoformat()}  {p.status:<20} {p.deadline_id} -{p.offset}d  {p.channel}:{p.chat}\n")
+        return 0
+    finally:
+        services.store.close()
 
 
-def add_server_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Register the server and staff commands; their code (and aiohttp) loads only when one runs."""
-    serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
-    serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")
-    serve_p.add_argument("--port", type=int, help="listen port (default 8080 or BOT_PORT)")
-    serve_p.set_defaults(func=_from_app("cmd_serve"))
-    rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
-    rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
-    rem.set_defaults(func=_from_app("cmd_reminders"))
-    stats = sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers")
-    stats.set_defaults(func=_from_app("cmd_stats"))
-    un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
-    un.add_argument("--limit", type=int, default=20)
-    un.set_defaults(func=_from_app("cmd_unanswered"))
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    """Questions, fallback rate and subscribers per channel."""
+    from bot.store import Store
+
+    settings = _settings(args)
+    with Store(settings.db) as store:
+        out.write(json.dumps(store.stats(), ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
+    """The most frequent questions the bot could not answer."""
+    from bot.store import Store
+
+    settings = _settings(args)
+    with Store(settings.db) as store:
+        rows = store.unanswered(args.limit)
+    if not rows:
+        out.write("no unanswered questions\n")
+    for question, count in rows:
+        out.write(f"{count:>5}  {question}\n")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
+    """Write the draft (stdout or -o) and report unplaced lines on stderr, never clobbering a file."""
+    from bot.ingest import ingest
+
+    source = Path(args.notice)
+    target = Path(args.output) if args.output else None
+    if target is not None and target.exists() and not args.force:
+        print(f"{target} already exists: not overwritten (use --force)", file=sys.stderr)
+        return 1
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        print(f"cannot read {source}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    try:
+        result = ingest(text, doc_id=args.id)
+    except ValueError as exc:
+        print(f"{source}: {exc}", file=sys.stderr)
+        return 2
+    rendered = result.yaml()
+    if target is None:
+        out.write(rendered)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(rendered, encoding="utf-8")
+        print(f"wrote {target}", file=sys.stderr)
+    print(f"{len(result.leftover)} lines not placed:", file=sys.stderr)
+    for item in result.leftover:
+        print(f"  {item}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,10 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file")
     ev.add_argument("--min", type=float, default=0.0, help="exit 1 below this pass rate (0-1)")
     ev.set_defaults(func=cmd_eval)
-    add_server_commands(sub, common)
-    from bot import ingest
-
-    ingest.add_command(sub)
+    serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
+    serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")
+    serve_p.add_argument("--port", type=int, help="listen port (default 8080 or BOT_PORT)")
+    serve_p.set_defaults(func=cmd_serve)
+    rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
+    rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
+    rem.set_defaults(func=cmd_reminders)
+    sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers").set_defaults(func=cmd_stats)
+    un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
+    un.add_argument("--limit", type=int, default=20)
+    un.set_defaults(func=cmd_unanswered)
+    p = sub.add_parser("ingest", help="draft knowledge YAML from a plain-text notice")
+    p.add_argument("notice", help="the notice as UTF-8 text")
+    p.add_argument("-o", "--output", help="write here (e.g. knowledge/NAME.yaml) instead of stdout")
+    p.add_argument("--id", help="document id (default from issuer, year and campaign)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing -o file")
+    p.set_defaults(func=cmd_ingest)
     return parser
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import calendar
 import datetime as dt
 import re
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
@@ -1203,52 +1200,3 @@ def ingest(text: str, *, doc_id: str | None = None) -> IngestResult:
         Leftover(no, line) for no, line in parser.lines if line.strip() and no not in parser.placed
     ]
     return IngestResult(data=data, leftover=leftover, notes=parser.notes)
-
-
-# --------------------------------------------------------------------------------- command line
-
-
-def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    """Write the draft (stdout or -o) and report unplaced lines on stderr, never clobbering a file."""
-    source = Path(args.notice)
-    target = Path(args.output) if args.output else None
-    if target is not None and target.exists() and not args.force:
-        print(f"{target} already exists: not overwritten (use --force)", file=sys.stderr)
-        return 1
-    try:
-        raw = source.read_bytes()
-    except OSError as exc:
-        print(f"cannot read {source}: {exc.strerror}", file=sys.stderr)
-        return 2
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="replace")
-    try:
-        result = ingest(text, doc_id=args.id)
-    except ValueError as exc:
-        print(f"{source}: {exc}", file=sys.stderr)
-        return 2
-    rendered = result.yaml()
-    if target is None:
-        out.write(rendered)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(rendered, encoding="utf-8")
-        print(f"wrote {target}", file=sys.stderr)
-    print(f"{len(result.leftover)} lines not placed:", file=sys.stderr)
-    for item in result.leftover:
-        print(f"  {item}", file=sys.stderr)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    return 0
-
-
-def add_command(sub: argparse._SubParsersAction) -> None:
-    """Register `ingest` on the CLI."""
-    p = sub.add_parser("ingest", help="draft knowledge YAML from a plain-text notice")
-    p.add_argument("notice", help="the notice as UTF-8 text")
-    p.add_argument("-o", "--output", help="write here (e.g. knowledge/NAME.yaml) instead of stdout")
-    p.add_argument("--id", help="document id (default from issuer, year and campaign)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing -o file")
-    p.set_defaults(func=cmd_ingest)
