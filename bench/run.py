@@ -214,8 +214,8 @@ def section_latency(cfg: Config) -> list[Row]:
     """Answer p50/p99 in process next to jieba.lcut; fast path vs scikit-learn agreement and cost."""
     import jieba
 
-    from bot.engine import load_engine
-    from bot.types import Incoming
+    from bot.core.model import Incoming
+    from bot.services import load_engine
 
     questions, source = load_questions()
     engine = load_engine(ROOT / "knowledge", ROOT / "intents.yaml")
@@ -523,9 +523,9 @@ def section_cold(cfg: Config) -> list[Row]:
 
 def section_growth(cfg: Config) -> list[Row]:
     """Build, reload and answer times on synthetic knowledge of growing size, next to the real notice."""
-    from bot.engine import load_engine
+    from bot.core.model import Incoming
     from bot.knowledge import load_knowledge
-    from bot.types import Incoming
+    from bot.services import load_engine
 
     sys.path.insert(0, str(BENCH))
     from synth import write_synthetic

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from bot.core.model import Incoming
 from bot.services import Services
-from bot.types import Incoming
 
 COMMANDS = ("/stats", "/unanswered", "/reload")
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import ROOT, Settings
-from bot.engine import Engine, load_engine
-from bot.index import cache_is_current as index_cache_is_current
-from bot.knowledge import Deadline, load_knowledge
+from bot.core.engine import Engine
+from bot.core.model import Deadline
+from bot.knowledge import load_knowledge
 from bot.reminders import ReminderLoop, Sender, send_due
-from bot.services import SERVICES, Services
+from bot.services import Services, load_engine
+from bot.state.index_cache import IndexCache
 from bot.store import Store
 from bot.yamlcheck import KnowledgeError
 
@@ -41,7 +42,7 @@ def fit_index_in_child(settings: Settings, version: str) -> None:
     The serving process then only loads the cache, so it never imports scikit-learn and scipy
     (about 70 MB it would keep for its whole life). If the child fails, the caller fits in-process.
     """
-    if index_cache_is_current(settings.cache_dir, version):
+    if IndexCache(settings.cache_dir).is_current(version):
         return
     cmd = [
         sys.executable,
@@ -67,7 +68,7 @@ def load_lean_engine(settings: Settings) -> Engine:
     """The serving process's engine: fitted in a child process, loaded here from the cache."""
     knowledge = load_knowledge(settings.knowledge_dir, settings.intents_file)
     fit_index_in_child(settings, knowledge.version)
-    return Engine(knowledge, zone=settings.zone, cache_dir=settings.cache_dir)
+    return Engine(knowledge, zone=settings.zone, cache=IndexCache(settings.cache_dir))
 
 
 def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Services:
@@ -167,7 +168,6 @@ def create_app(services: Services) -> web.Application:
     from bot.adapters import wechat as wechat_adapter
 
     app = web.Application()
-    app[SERVICES] = services
     web_adapter.setup(app, services)
     wechat_adapter.setup(app, services)
     return app

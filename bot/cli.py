@@ -12,8 +12,9 @@ from typing import TextIO
 import yaml
 
 from bot.config import ROOT, Settings, load_settings, parse_moment
-from bot.engine import Engine, load_engine
-from bot.types import Incoming
+from bot.core.engine import Engine
+from bot.core.model import Incoming
+from bot.services import load_engine
 from bot.yamlcheck import KnowledgeError
 
 ANSWER_LIMIT = 800  # an eval answer longer than this is a wall of text, not an answer

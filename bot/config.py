@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.core.model import DEFAULT_TZ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,7 +21,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     db: Path = ROOT / "data" / "bot.sqlite3"
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TZ
     knowledge_dir: Path = ROOT / "knowledge"
     intents_file: Path = ROOT / "intents.yaml"
     telegram_token: str = ""
@@ -78,7 +80,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "host": get("BOT_HOST", "127.0.0.1"),
         "port": int(get("BOT_PORT", "8080") or 8080),
         "db": Path(get("BOT_DB") or ROOT / "data" / "bot.sqlite3"),
-        "tz": get("BOT_TZ", "Asia/Shanghai") or "Asia/Shanghai",
+        "tz": get("BOT_TZ") or DEFAULT_TZ,
         "knowledge_dir": Path(get("BOT_KNOWLEDGE") or ROOT / "knowledge"),
         "intents_file": Path(get("BOT_INTENTS") or ROOT / "intents.yaml"),
         "telegram_token": get("BOT_TELEGRAM_TOKEN"),

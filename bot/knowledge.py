@@ -6,18 +6,29 @@ import datetime as dt
 import hashlib
 import re
 import string
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from bot.core.model import (
+    DEFAULT_REMIND_AT,
+    DEFAULT_REMIND_DAYS,
+    EMPTY_LEXICON,
+    Contact,
+    Deadline,
+    Document,
+    Intent,
+    Knowledge,
+    Lexicon,
+    Row,
+    Table,
+    Unit,
+)
 from bot.yamlcheck import Checker, KnowledgeError, Problem, join
 
 ID = r"[a-z0-9][a-z0-9-]*"
 UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects")
 ROLES = ("number", "city", "name", "org")
-DEFAULT_REMIND_DAYS = (7, 3, 1, 0)
-DEFAULT_REMIND_AT = dt.time(9, 0)
 MENU_KEYS = ("DEADLINES", "CONTACT", "PROJECTS", "SUBSCRIBE", "UNSUBSCRIBE", "HELP")
 TEMPLATE_KEYS = (
     "fallback",
@@ -37,140 +48,6 @@ TEMPLATE_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Document:
-    """One notice: the facts every answer cites."""
-
-    id: str
-    title: str
-    short_title: str
-    number: str
-    issuer: str
-    date: dt.date
-    year: int
-    campaign: str
-    file: str
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A dated obligation from a notice, with its reminder plan."""
-
-    id: str
-    document: str
-    date: dt.date
-    what: str
-    who: str
-    how: str
-    to: str
-    remind_days: tuple[int, ...]
-    remind_at: dt.time
-
-
-@dataclass(frozen=True)
-class Contact:
-    """Who to call, as printed at the foot of a notice."""
-
-    name: str
-    phone: str
-    fax: str
-    email: str
-    office: str
-
-
-@dataclass(frozen=True)
-class Row:
-    """One attachment table row, with the short names people use for it."""
-
-    values: dict[str, str]
-    aliases: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """An attachment table whose rows can be filtered by city, project and organisation."""
-
-    columns: tuple[str, ...]
-    roles: dict[str, str]
-    rows: tuple[Row, ...]
-
-    def cell(self, row: Row, role: str) -> str:
-        """The value of the column that plays `role` (city, name, org, number)."""
-        column = self.roles.get(role)
-        return row.values.get(column, "") if column else ""
-
-
-@dataclass
-class Unit:
-    """Anything the bot can answer with: a section, a sub-item, a deadline, a contact or a table."""
-
-    id: str
-    document: str
-    kind: str  # section | item | deadline | contact | table
-    intent: str
-    section: str
-    title: str
-    text: str
-    questions: list[str]
-    keywords: list[str] = field(default_factory=list)
-    label: str = ""
-    parent: str | None = None
-    children: list[str] = field(default_factory=list)
-    deadline: Deadline | None = None
-    contact: Contact | None = None
-    table: Table | None = None
-    file: str = ""
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Intent:
-    """A conversational intent from intents.yaml."""
-
-    name: str
-    examples: tuple[str, ...]
-    reply: str
-    action: str | None
-    fallback: bool
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    """Shared vocabulary for normalisation and entity spotting."""
-
-    cantonese: dict[str, str]
-    synonyms: dict[str, str]
-    typos: dict[str, str]
-    aliases: dict[str, str]
-    cities: dict[str, tuple[str, ...]]
-    stopwords: frozenset[str]
-    org_patterns: tuple[str, ...] = ()
-
-
-@dataclass
-class Knowledge:
-    """One validated snapshot of everything the bot knows; replaced whole on reload."""
-
-    documents: dict[str, Document]
-    units: dict[str, Unit]
-    lexicon: Lexicon
-    intents: dict[str, Intent]
-    templates: dict[str, str]
-    menu: dict[str, str]
-    suggestions: list[str]
-    version: str
-
-    def deadlines(self) -> list[Deadline]:
-        """Every deadline of every document, earliest first."""
-        found = [u.deadline for u in self.units.values() if u.deadline]
-        return sorted(found, key=lambda d: (d.date, d.id))
-
-    def latest_document(self) -> Document:
-        """The most recent campaign: what an unqualified question is about."""
-        return max(self.documents.values(), key=lambda d: (d.year, d.date))
-
-
-EMPTY_LEXICON = Lexicon({}, {}, {}, {}, {}, frozenset())
 
 
 def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowledge:

@@ -42,12 +42,12 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.knowledge import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS
+from bot.core.model import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS, DEFAULT_TZ
 from bot.store import Store, Subscription
 
 log = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(DEFAULT_TZ)
 STALE_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 2  # the first try plus one retry after a crash
 

@@ -7,20 +7,30 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from aiohttp import web
-
-from bot.types import Incoming, Reply
+from bot.core.engine import Engine
+from bot.core.model import Incoming, Reply
+from bot.knowledge import load_knowledge
+from bot.state.index_cache import IndexCache
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.engine import Engine
     from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 PUSH_CHANNELS = frozenset({"telegram", "wechat"})  # WeCom has no push sender: it cannot remind
+
+
+def load_engine(
+    knowledge_dir: Path | str, intents_file: Path | str, zone: ZoneInfo | None = None, cache_dir: Path | None = None
+) -> Engine:
+    """Load, validate and index the knowledge in one call (raises KnowledgeError)."""
+    cache = IndexCache(cache_dir) if cache_dir is not None else None
+    return Engine(load_knowledge(knowledge_dir, intents_file), zone=zone, cache=cache)
 
 
 @dataclass
@@ -85,5 +95,3 @@ class Services:
         admins = self.settings.admins
         return f"{channel}:{user}" in admins or (channel == "telegram" and user in admins)
 
-
-SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

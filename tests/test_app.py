@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import Reloader, build_services, serve
 from bot.config import load_settings
-from bot.types import Incoming
+from bot.core.model import Incoming
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 
 NOTICE = "gd-2021-quality-month.yaml"

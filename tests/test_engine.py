@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from bot.cli import evaluate
-from bot.engine import MAIN_LIMIT, Engine
-from bot.types import Incoming
+from bot.core.engine import MAIN_LIMIT, Engine
+from bot.core.model import Incoming
 from tests.conftest import DEV_SET, ROOT, SHANGHAI
 
 
@@ -147,7 +147,7 @@ def test_fast_scoring_matches_scikit_learn(engine: Engine) -> None:
 
 
 def test_engine_imports_no_channel_library() -> None:
-    code = "import sys, bot.engine; print(sorted(m for m in ('telegram', 'aiohttp') if m in sys.modules))"
+    code = "import sys, bot.core.engine; print(sorted(m for m in ('telegram', 'aiohttp') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr
 

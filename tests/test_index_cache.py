@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
-import bot.index as index_module
-from bot.engine import Engine
-from bot.index import CACHE_FILE, INDEX_FORMAT, Index, cache_is_current
+import bot.core.index as index_module
+import bot.state.index_cache as cache_module
+from bot.core.engine import Engine
+from bot.core.index import Index
+from bot.core.model import Incoming
 from bot.knowledge import load_knowledge
-from bot.types import Incoming
+from bot.state.index_cache import CACHE_FILE, INDEX_FORMAT, IndexCache
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE, ROOT
 
 HOLDOUT = ROOT / "tests" / "data" / "holdout_questions.yaml"
@@ -26,13 +28,17 @@ OUT_OF_SCOPE = ROOT / "tests" / "data" / "out_of_scope.yaml"
 CHILD = """
 import json, sys
 from pathlib import Path
-from bot.engine import load_engine
-from bot.types import Incoming
+from bot.services import load_engine
+from bot.core.model import Incoming
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 engine = load_engine(KNOWLEDGE, INTENTS, cache_dir=Path(sys.argv[1]))
 reply = engine.answer(Incoming("总结材料什么时候截止", "cli"), CAMPAIGN_NOW)
 print(json.dumps({"answer": reply.text, "modules": sorted(m for m in ("sklearn", "scipy") if m in sys.modules)}))
 """
+
+
+def cache_is_current(folder: Path, version: str) -> bool:
+    return IndexCache(folder).is_current(version)
 
 
 def run_child(cache: Path) -> dict:
@@ -74,9 +80,9 @@ def test_second_load_uses_the_cache_without_scikit_learn(tmp_path: Path) -> None
 
 def test_answers_are_identical_with_and_without_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     knowledge = load_knowledge(KNOWLEDGE, INTENTS)
-    fitted = Engine(knowledge, cache_dir=tmp_path)  # fits and writes the cache
+    fitted = Engine(knowledge, cache=IndexCache(tmp_path))  # fits and writes the cache
     fits = count_fits(monkeypatch)
-    cached = Engine(load_knowledge(KNOWLEDGE, INTENTS), cache_dir=tmp_path)
+    cached = Engine(load_knowledge(KNOWLEDGE, INTENTS), cache=IndexCache(tmp_path))
     assert fits == []  # loaded, not fitted
     plain = Engine(load_knowledge(KNOWLEDGE, INTENTS))
     assert len(fits) == 2  # no cache folder: both feature spaces fitted
@@ -90,8 +96,8 @@ def test_answers_are_identical_with_and_without_the_cache(tmp_path: Path, monkey
 
 
 def test_reference_search_works_on_an_index_read_from_the_cache(tmp_path: Path) -> None:
-    Index(load_knowledge(KNOWLEDGE, INTENTS), tmp_path)
-    index = Index(load_knowledge(KNOWLEDGE, INTENTS), tmp_path)
+    Index(load_knowledge(KNOWLEDGE, INTENTS), IndexCache(tmp_path))
+    index = Index(load_knowledge(KNOWLEDGE, INTENTS), IndexCache(tmp_path))
     for question in ("总结材料什么时候截止", "广州有哪些观摩项目", "联系电话"):
         analysis = index.analyze(question)
         fast = index.search(analysis)
@@ -104,7 +110,7 @@ def test_reference_search_works_on_an_index_read_from_the_cache(tmp_path: Path) 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong arrays"])
 def test_a_damaged_cache_is_rebuilt_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     knowledge = load_knowledge(KNOWLEDGE, INTENTS)
-    Index(knowledge, tmp_path)
+    Index(knowledge, IndexCache(tmp_path))
     path = tmp_path / CACHE_FILE
     if damage == "garbage":
         path.write_bytes(b"not a zip file at all")
@@ -117,10 +123,10 @@ def test_a_damaged_cache_is_rebuilt_silently(tmp_path: Path, monkeypatch: pytest
         with path.open("wb") as f:
             np.savez(f, **arrays)
     fits = count_fits(monkeypatch)
-    index = Index(load_knowledge(KNOWLEDGE, INTENTS), tmp_path)
+    index = Index(load_knowledge(KNOWLEDGE, INTENTS), IndexCache(tmp_path))
     assert len(fits) == 2
     assert cache_is_current(tmp_path, knowledge.version)
-    assert index.search(index.analyze("总结材料什么时候截止"))[0][0] in ("unit:summary-report", "intent:deadline")
+    assert str(index.search(index.analyze("总结材料什么时候截止"))[0][0]) in ("unit:summary-report", "intent:deadline")
     assert not list(tmp_path.glob(".index-*"))  # no temp file left behind
 
 
@@ -131,25 +137,25 @@ def test_a_knowledge_change_invalidates_the_cache(tmp_path: Path, monkeypatch: p
     shutil.copy(INTENTS, intents)
     cache = tmp_path / "cache"
     before = load_knowledge(k_dir, intents)
-    Index(before, cache)
+    Index(before, IndexCache(cache))
     assert cache_is_current(cache, before.version)
     intents.write_text(intents.read_text(encoding="utf-8") + "\n# edited by staff\n", encoding="utf-8")
     after = load_knowledge(k_dir, intents)
     assert after.version != before.version
     assert not cache_is_current(cache, after.version)
     fits = count_fits(monkeypatch)
-    Index(after, cache)
+    Index(after, IndexCache(cache))
     assert len(fits) == 2
     assert cache_is_current(cache, after.version)
 
 
 def test_a_cache_of_another_format_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     knowledge = load_knowledge(KNOWLEDGE, INTENTS)
-    Index(knowledge, tmp_path)
-    monkeypatch.setattr(index_module, "INDEX_FORMAT", INDEX_FORMAT + "-changed")
+    Index(knowledge, IndexCache(tmp_path))
+    monkeypatch.setattr(cache_module, "INDEX_FORMAT", INDEX_FORMAT + "-changed")
     assert not cache_is_current(tmp_path, knowledge.version)
     fits = count_fits(monkeypatch)
-    Index(knowledge, tmp_path)
+    Index(knowledge, IndexCache(tmp_path))
     assert len(fits) == 2
 
 

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from bot.cli import evaluate
-from bot.engine import Engine, load_engine
+from bot.core.engine import Engine
+from bot.core.model import Incoming
 from bot.ingest import ingest
-from bot.types import Incoming
+from bot.services import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, ROOT, SHANGHAI
 
 NOTICES = ROOT / "tests" / "notices"

@@ -26,8 +26,8 @@ from wechatpy.utils import WeChatSigner
 
 from bot.app import Reloader, build_services, create_app
 from bot.config import load_settings
-from bot.engine import Engine, load_engine
-from bot.services import Services
+from bot.core.engine import Engine
+from bot.services import Services, load_engine
 from bot.wechat_xml import MAX_TEXT_BYTES, parse_message_xml
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 

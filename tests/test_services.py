@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.core.model import Incoming
 from bot.services import Services
 from bot.store import Store
-from bot.types import Incoming
 from tests.conftest import CAMPAIGN_NOW
 
 

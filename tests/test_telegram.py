@@ -23,10 +23,10 @@ from bot.adapters.telegram import (
     start_telegram,
 )
 from bot.config import ROOT, load_settings
-from bot.engine import Engine, load_engine
-from bot.services import Services
+from bot.core.engine import Engine
+from bot.core.model import Incoming
+from bot.services import Services, load_engine
 from bot.store import Store
-from bot.types import Incoming
 from tests.fake_bot_api import BOT_USERNAME, TOKEN, FakeBotApi, Sent
 
 # PTB itself warns whenever it builds a RetryAfter (int vs timedelta migration); not ours to fix.

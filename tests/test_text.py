@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.engine import Engine
-from bot.text import char_ngrams, fold
+from bot.core.engine import Engine
+from bot.core.text import char_ngrams, fold
 
 
 def test_fold_makes_traditional_simplified_and_half_width() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from bot.app import create_app
 from bot.config import ROOT, load_settings
-from bot.engine import Engine, load_engine
-from bot.services import Services
+from bot.core.engine import Engine
+from bot.services import Services, load_engine
 from bot.store import Store
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -21,7 +21,8 @@ from test_web import make_services
 
 from bot.app import create_app
 from bot.config import ROOT
-from bot.engine import Engine, load_engine
+from bot.core.engine import Engine
+from bot.services import load_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

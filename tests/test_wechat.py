@@ -21,10 +21,9 @@ from wechatpy.utils import check_signature as wechatpy_check_signature
 
 from bot.adapters.wechat import ERROR_TEXT, setup
 from bot.config import ROOT, Settings
-from bot.engine import load_engine
-from bot.services import SERVICES, Services
+from bot.core.model import Incoming
+from bot.services import Services, load_engine
 from bot.store import Store
-from bot.types import Incoming
 from bot.wechat_crypto import (
     AppIdMismatch,
     DecryptError,
@@ -160,7 +159,6 @@ def services(tmp_path, engine):
 @pytest.fixture
 async def client(aiohttp_client, services):
     app = web.Application()
-    app[SERVICES] = services
     setup(app, services)
     return await aiohttp_client(app)
 

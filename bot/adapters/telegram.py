@@ -54,8 +54,8 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.admin import stats_lines, unanswered_lines
 from bot.config import Settings
+from bot.core.model import DeadlineInfo, Incoming, Reply
 from bot.services import Services
-from bot.types import DeadlineInfo, Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import parse_moment
+from bot.core.model import Incoming
 from bot.services import Services
-from bot.types import Incoming
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from bot.admin import admin_reply
+from bot.core.model import Incoming
 from bot.services import Services
-from bot.types import Incoming
 from bot.wechat_crypto import (
     InvalidSignature,
     MessageCrypto,

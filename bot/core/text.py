@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 import jieba
 import zhconv
 
-from bot.knowledge import Lexicon
+from bot.core.model import Lexicon
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -125,7 +125,6 @@ class Segmenter:
             if Segmenter._shared is None:
                 tok = jieba.Tokenizer()
                 if cache_dir is not None:
-                    cache_dir.mkdir(parents=True, exist_ok=True)
                     tok.tmp_dir = str(cache_dir)
                 tok.initialize()
                 Segmenter._shared = tok

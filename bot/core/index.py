@@ -1,34 +1,29 @@
 """Retrieval over paraphrases and texts: fitted with scikit-learn, scored without its per-call overhead.
 
-The fitted index is cached as one .npz file (arrays, plus JSON for the vocabularies) so a warm
-start loads it with numpy alone and never imports scikit-learn or scipy.
+The fitted index can be kept by an ``IndexCacheLike`` (``bot.state.index_cache``) as plain arrays
+plus JSON, so a warm start loads it with numpy alone and never imports scikit-learn or scipy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import math
-import os
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from bot.knowledge import Document, Knowledge, Unit
-from bot.text import (
+from bot.core.entities import Entity, EntityFinder
+from bot.core.model import Document, Knowledge, Target, Unit
+from bot.core.text import (
     PLACEHOLDERS,
     Normalizer,
     Segmenter,
     char_ngrams,
-    fold,
     folded_for_index,
     idf_weighted,
 )
@@ -36,37 +31,28 @@ from bot.text import (
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER_RE = re.compile(r"\{(city|project|org)\}")
-_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团", "项目", "工程")
 
 CHAR_WEIGHT = 0.65  # character n-grams carry short queries; words add precision
 TEXT_WEIGHT = 0.8  # a match on the notice's own wording counts a little less than a paraphrase
 TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing
-# What goes into the index depends on this code (normalisation, segmentation, entries, weights):
-# a cache written by other code must not be read as if it were current, so the key includes its hash.
-def _code_fingerprint() -> str:
-    """Hash of the code that shapes the index, so a changed normaliser never reuses an old cache."""
-    digest = hashlib.sha256()
-    for name in ("text.py", "index.py", "knowledge.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-INDEX_FORMAT = _code_fingerprint()
-CACHE_FILE = "index.npz"
 _FIXED_INTENTS = ("deadline", "contact", "projects")  # intents answered by one unit per document
 
 Analyzer = Callable[[str], list[str]]
 
 
-@dataclass(frozen=True)
-class Entity:
-    """A city, project or organisation recognised in a question."""
+class IndexCacheLike(Protocol):
+    """Where a fitted index is kept between runs (see bot.state.index_cache.IndexCache)."""
 
-    role: str  # city | project | org
-    canonical: str  # the city name, the project row's name, the organisation's full name
-    unit: str  # table unit id ("" for a city from the lexicon only)
-    start: int
-    end: int
+    folder: Path  # also where jieba keeps its dictionary cache
+
+    def load(self, version: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """(metadata, arrays) saved for this knowledge version and index code, or None."""
+        ...
+
+    def save(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Keep the fitted index; failures only cost the next start its speed."""
+        ...
+
 
 
 @dataclass
@@ -189,21 +175,21 @@ def _reference_fit(analysed: list[list[str]]) -> Any:
 class Index:
     """Everything needed to answer, derived from one Knowledge snapshot and swapped with it."""
 
-    def __init__(self, knowledge: Knowledge, cache_dir: Path | None = None) -> None:
-        """Load the fitted index from cache_dir when it matches this knowledge, else fit (and cache) it."""
+    def __init__(self, knowledge: Knowledge, cache: IndexCacheLike | None = None) -> None:
+        """Take the fitted index from `cache` when it matches this knowledge, else fit (and keep) it."""
         self.knowledge = knowledge
         self.normalize = Normalizer(knowledge.lexicon)
-        self._build_entities()
+        self.entity_finder = EntityFinder(knowledge, self.normalize)
         self._stop = knowledge.lexicon.stopwords
-        cached = _read_cache(cache_dir, knowledge.version) if cache_dir is not None else None
-        if cached is not None:
-            self._from_cache(cached, cache_dir)
-        else:
-            self._fit(cache_dir)
-            if cache_dir is not None:
-                _write_cache(cache_dir, self._cache_payload())
-        self.target_ids = sorted(set(self.targets))
-        pos = {t: i for i, t in enumerate(self.target_ids)}
+        folder = cache.folder if cache is not None else None
+        cached = cache.load(knowledge.version) if cache is not None else None
+        if cached is None or not self._from_cache(*cached, folder):
+            self._fit(folder)
+            if cache is not None:
+                cache.save(*self._cache_payload())
+        names = sorted(set(self.targets))
+        self.target_ids = [Target.parse(t) for t in names]
+        pos = {t: i for i, t in enumerate(names)}
         self._entry_target = np.array([pos[t] for t in self.targets], dtype=np.intp)
         # Entries grouped by target, so a target's best entry is one np.maximum.reduceat.
         self._by_target = np.argsort(self._entry_target, kind="stable")
@@ -212,17 +198,17 @@ class Index:
         self._group_starts = np.flatnonzero(firsts)
         self._precompute_lookups()
 
-    def _fit(self, cache_dir: Path | None) -> None:
+    def _fit(self, folder: Path | None) -> None:
         """Build entries from the knowledge and fit both feature spaces with scikit-learn."""
         knowledge = self.knowledge
-        self.segmenter = Segmenter(self._dictionary_words(), cache_dir)
-        entries: list[tuple[str, str, float]] = []  # (text, target, weight)
+        self.segmenter = Segmenter(self._dictionary_words(), folder)
+        entries: list[tuple[str, str, float]] = []  # (text, target as text, weight)
 
         def normalize(text: str) -> str:
             return self.normalize(text, folded_for_index)
 
         for unit in knowledge.units.values():
-            target = f"unit:{unit.id}"
+            target = str(Target.unit(unit.id))
             for q in unit.questions:
                 entries.append((self._prepare_question(q), target, 1.0))
             entries.append((normalize(_title_text(unit)), target, TEXT_WEIGHT))
@@ -236,8 +222,9 @@ class Index:
                 for piece in text_pieces(unit.text):
                     entries.append((normalize(piece), target, TEXT_WEIGHT))
         for intent in knowledge.intents.values():
+            target = str(Target.intent(intent.name))
             for example in intent.examples:
-                entries.append((self._prepare_question(example), f"intent:{intent.name}", 1.0))
+                entries.append((self._prepare_question(example), target, 1.0))
         entries = [e for e in entries if e[0]]
         self.texts = [e[0] for e in entries]
         self.targets = [e[1] for e in entries]
@@ -246,21 +233,39 @@ class Index:
         self.words = _Space.fit(self._word_features, [self._indexed_word_features(t) for t in self.texts])
         Segmenter.finish_build()
 
-    def _from_cache(self, cached: dict[str, Any], cache_dir: Path | None) -> None:
-        """Take entries, weights and fitted arrays from a cache file written for this knowledge."""
-        meta = cached["meta"]
-        self.segmenter = Segmenter((), cache_dir, [(w, int(f)) for w, f in meta["segmenter"]])
-        self.texts = list(meta["texts"])
-        self.targets = list(meta["targets"])
-        self.weights = np.asarray(cached["weights"], dtype=np.float64)
-        self.chars = cached["chars"]
-        self.words = cached["words"]
-        self.words.analyzer = self._word_features
+    def _from_cache(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], folder: Path | None) -> bool:
+        """Take entries, weights and fitted arrays kept for this knowledge; False if they do not fit together."""
+        try:
+            texts, targets = list(meta["texts"]), list(meta["targets"])
+            n = len(texts)
+            weights = np.asarray(arrays["weights"], dtype=np.float64)
+            if len(targets) != n or weights.shape != (n,):
+                raise ValueError("entries and weights disagree")
+            spaces = []
+            for prefix, analyzer in (("chars", char_ngrams), ("words", self._word_features)):
+                space = _Space(
+                    analyzer,
+                    meta[f"{prefix}_vocab"],
+                    arrays[f"{prefix}_idf"],
+                    arrays[f"{prefix}_indptr"],
+                    arrays[f"{prefix}_indices"],
+                    arrays[f"{prefix}_data"],
+                    n,
+                )
+                space.check()
+                spaces.append(space)
+            frequencies = [(str(w), int(f)) for w, f in meta["segmenter"]]
+        except Exception as exc:  # any damage means: fit again, never fail to start
+            log.debug("cached index unusable (%s: %s): fitting", type(exc).__name__, exc)
+            return False
+        self.segmenter = Segmenter((), folder, frequencies)
+        self.texts, self.targets, self.weights = texts, targets, weights
+        self.chars, self.words = spaces
+        return True
 
-    def _cache_payload(self) -> dict[str, np.ndarray]:
-        """Everything _from_cache needs, as named arrays."""
+    def _cache_payload(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything _from_cache needs: JSON metadata and named arrays."""
         meta = {
-            "format": INDEX_FORMAT,
             "version": self.knowledge.version,
             "texts": self.texts,
             "targets": self.targets,
@@ -268,13 +273,8 @@ class Index:
             "chars_vocab": self.chars.terms,
             "words_vocab": self.words.terms,
         }
-        blob = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
-        return {
-            "meta": blob,
-            "weights": self.weights,
-            **self.chars.arrays("chars"),
-            **self.words.arrays("words"),
-        }
+        arrays = {"weights": self.weights, **self.chars.arrays("chars"), **self.words.arrays("words")}
+        return meta, arrays
 
     def _precompute_lookups(self) -> None:
         """Per-document facts the engine needs on every answer, so answering does not scan all units."""
@@ -302,48 +302,8 @@ class Index:
 
     # -- entities -----------------------------------------------------------------------------
 
-    def _build_entities(self) -> None:
-        lex = self.knowledge.lexicon
-        names: dict[str, tuple[str, str, str]] = {}  # normalized surface -> (role, canonical, unit)
-
-        def add(surface: str, role: str, canonical: str, unit: str) -> None:
-            key = self.normalize(surface).replace(" ", "")
-            if len(key) >= 2 and key not in names:
-                names[key] = (role, canonical, unit)
-
-        for unit in self.knowledge.units.values():
-            table = unit.table
-            if table is None:
-                continue
-            for row in table.rows:
-                name = table.cell(row, "name")
-                if name:
-                    add(name, "project", name, unit.id)
-                    add(_strip_suffix(name), "project", name, unit.id)
-                    for alias in row.aliases:
-                        add(alias, "project", name, unit.id)
-                org = table.cell(row, "org")
-                if org:
-                    add(org, "org", org, unit.id)
-                    add(_strip_suffix(org), "org", org, unit.id)
-                    for alias, full in lex.aliases.items():
-                        if full == org:
-                            add(alias, "org", org, unit.id)
-                for city in split_cell(table.cell(row, "city")):
-                    add(city, "city", city, "")  # any table with a city column can filter by it
-        for city, aliases in lex.cities.items():
-            for surface in (city, *aliases):
-                add(surface, "city", city, "")
-        self._entity_names = names
-        self._entity_re = (
-            re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))) if names else None
-        )
-        # Company-like names the tables do not list (中建三局 …): recognised so the answer can say "没有".
-        patterns = [fold(p) for p in lex.org_patterns]
-        self._org_re = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
-
     def _dictionary_words(self) -> list[str]:
-        words = set(self._entity_names)
+        words = set(self.entity_finder.names)
         for unit in self.knowledge.units.values():
             words.update(self.normalize(k).replace(" ", "") for k in unit.keywords)
         for full in self.knowledge.lexicon.aliases.values():
@@ -351,31 +311,8 @@ class Index:
         return sorted(words)
 
     def entities(self, normalized: str) -> tuple[str, list[Entity]]:
-        """Recognise entities (known names longest first, then unknown company names) as placeholders."""
-        candidates: list[tuple[int, int, Entity]] = []  # (length, known?, entity): longest wins
-        if self._entity_re is not None:
-            for m in self._entity_re.finditer(normalized):
-                role, canonical, unit = self._entity_names[m.group(0)]
-                candidates.append((m.end() - m.start(), 1, Entity(role, canonical, unit, m.start(), m.end())))
-        if self._org_re is not None:
-            for m in self._org_re.finditer(normalized):
-                if m.end() > m.start():
-                    candidates.append((m.end() - m.start(), 0, Entity("org", m.group(0), "", m.start(), m.end())))
-        found: list[Entity] = []
-        for _, _, e in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2].start)):
-            if not any(f.start < e.end and e.start < f.end for f in found):
-                found.append(e)
-        if not found:
-            return normalized, []
-        found.sort(key=lambda e: e.start)
-        out: list[str] = []
-        last = 0
-        for e in found:
-            out.append(normalized[last : e.start])
-            out.append(PLACEHOLDERS[e.role])
-            last = e.end
-        out.append(normalized[last:])
-        return "".join(out), found
+        """Recognise entities in a normalised question, replacing them by placeholders."""
+        return self.entity_finder.find(normalized)
 
     # -- features -----------------------------------------------------------------------------
 
@@ -404,8 +341,8 @@ class Index:
         delex, found = self.entities(normalized)
         return Analysis(question, normalized, delex, found)
 
-    def search(self, analysis: Analysis) -> list[tuple[str, float]]:
-        """Targets (unit:ID or intent:NAME) with their best entry score, best first."""
+    def search(self, analysis: Analysis) -> list[tuple[Target, float]]:
+        """Targets (units and intents) with their best entry score, best first."""
         text = analysis.delexicalized
         if not text:
             return []
@@ -423,7 +360,7 @@ class Index:
         order = found[np.lexsort((found, -best[found]))][:TOP_K]
         return [(self.target_ids[i], float(best[i])) for i in order.tolist()]
 
-    def reference_search(self, analysis: Analysis) -> list[tuple[str, float]]:
+    def reference_search(self, analysis: Analysis) -> list[tuple[Target, float]]:
         """The same ranking computed through scikit-learn's transform: the fast path must agree."""
         text = analysis.delexicalized
         scores = CHAR_WEIGHT * self.chars.sklearn_scores(text, self.texts) + (
@@ -434,7 +371,7 @@ class Index:
         for target, score in zip(self.targets, scores, strict=True):
             best[target] = max(best[target], float(score))
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:TOP_K]
-        return [(t, s) for t, s in ranked if s > 0]
+        return [(Target.parse(t), s) for t, s in ranked if s > 0]
 
     def overlap(self, query: str, sentence: str) -> float:
         """How much of a query's idf-weighted character material a sentence contains."""
@@ -481,80 +418,5 @@ def fold_number(number: str) -> str:
     return re.sub(r"[^\w\u4e00-\u9fff]+", " ", number).strip()
 
 
-def split_cell(cell: str) -> list[str]:
-    """A cell may list several values (广州、佛山、肇庆)."""
-    return [part for part in re.split(r"[、，,/；;\s]+", cell) if part]
-
-
 def _title_text(unit: Unit) -> str:
     return f"{unit.title} {unit.label}".strip()
-
-
-def _strip_suffix(name: str) -> str:
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return name[: -len(suffix)]
-    return name
-
-
-def cache_is_current(cache_dir: Path, version: str) -> bool:
-    """Whether cache_dir holds an index for this knowledge version and code format (checked cheaply)."""
-    try:
-        with np.load(cache_dir / CACHE_FILE, allow_pickle=False) as npz:
-            meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        return meta.get("format") == INDEX_FORMAT and meta.get("version") == version
-    except Exception:  # missing or damaged: not current
-        return False
-
-
-def _read_cache(cache_dir: Path, version: str) -> dict[str, Any] | None:
-    """The cached index (meta, weights, both spaces) for this knowledge and code format, or None."""
-    path = cache_dir / CACHE_FILE
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-        if meta.get("format") != INDEX_FORMAT or meta.get("version") != version:
-            log.debug("index cache %s is stale: rebuilding", path)
-            return None
-        n = len(meta["texts"])
-        if len(meta["targets"]) != n or arrays["weights"].shape != (n,):
-            raise ValueError("entries and weights disagree")
-        for prefix in ("chars", "words"):
-            space = _Space(
-                char_ngrams,
-                meta[f"{prefix}_vocab"],
-                arrays.pop(f"{prefix}_idf"),
-                arrays.pop(f"{prefix}_indptr"),
-                arrays.pop(f"{prefix}_indices"),
-                arrays.pop(f"{prefix}_data"),
-                n,
-            )
-            space.check()
-            arrays[prefix] = space
-    except FileNotFoundError:
-        log.debug("no index cache at %s: building", path)
-        return None
-    except Exception as exc:  # any damage means: fit again, never fail to start
-        log.debug("index cache %s unreadable (%s: %s): rebuilding", path, type(exc).__name__, exc)
-        return None
-    arrays["meta"] = meta
-    return arrays
-
-
-def _write_cache(cache_dir: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the cache atomically (temp file, then os.replace): a reader sees the old file or the new one."""
-    tmp: str | None = None
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".index-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, cache_dir / CACHE_FILE)
-        tmp = None
-    except OSError as exc:  # a read-only or full disk only costs the next start its speed
-        log.debug("could not write the index cache in %s: %s", cache_dir, exc)
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import re
 import string
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.index import SENTENCE_END, Analysis, Entity, Index, fold_number, split_cell
-from bot.knowledge import Deadline, Document, Knowledge, Unit, load_knowledge
-from bot.text import PLACEHOLDERS
-from bot.types import DeadlineInfo, Incoming, Reply, Source
+from bot.core.entities import Entity, split_cell
+from bot.core.index import SENTENCE_END, Analysis, Index, IndexCacheLike, fold_number
+from bot.core.model import (
+    DEFAULT_TZ,
+    Deadline,
+    DeadlineInfo,
+    Document,
+    Incoming,
+    Knowledge,
+    Reply,
+    Source,
+    Target,
+    Unit,
+)
+from bot.core.text import PLACEHOLDERS
 
 THRESHOLD = 0.34  # below this the best match is a guess: say so instead
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
@@ -52,10 +62,11 @@ def cn_date(d: date) -> str:
 class Engine:
     """Answers questions from one knowledge snapshot; `swap` replaces it atomically."""
 
-    def __init__(self, knowledge: Knowledge, zone: ZoneInfo | None = None, cache_dir: Path | None = None) -> None:
-        self.zone = zone or ZoneInfo("Asia/Shanghai")
-        self.cache_dir = cache_dir
-        self._index = Index(knowledge, cache_dir)
+    def __init__(self, knowledge: Knowledge, zone: ZoneInfo | None = None, cache: IndexCacheLike | None = None) -> None:
+        """Index `knowledge` (from `cache` when it holds this version); dates count in `zone`."""
+        self.zone = zone or ZoneInfo(DEFAULT_TZ)
+        self.cache = cache
+        self._index = Index(knowledge, cache)
         self._suggestion_memo: tuple[Knowledge, dict[str, str]] | None = None
 
     # -- snapshot -----------------------------------------------------------------------------
@@ -77,7 +88,7 @@ class Engine:
 
     def swap(self, knowledge: Knowledge) -> None:
         """Build the new index fully, then replace the old one in one assignment."""
-        self._index = Index(knowledge, self.cache_dir)
+        self._index = Index(knowledge, self.cache)
 
     def counts(self) -> dict[str, int]:
         """Sizes of the snapshot, for health checks and staff."""
@@ -157,17 +168,17 @@ class Engine:
         outside = max((s for t, s in ranked if self._is_out_of_scope(k, t)), default=0.0)
         if self._is_out_of_scope(k, target) or score < THRESHOLD or score - outside < OUT_OF_SCOPE_MARGIN:
             return self._fallback(index, analysis, now, top=(target, score))
-        if target.startswith("intent:") and k.intents[target[7:]].action and score < ACTION_THRESHOLD:
+        if not target.is_unit and k.intents[target.name].action and score < ACTION_THRESHOLD:
             return self._fallback(index, analysis, now, top=(target, score))
-        if target.startswith("intent:"):
-            intent = k.intents[target[7:]]
+        if not target.is_unit:
+            intent = k.intents[target.name]
             return Reply(
                 text=fill(intent.reply, **self._context(index)),
                 intent=intent.name,
                 action=intent.action,
                 suggestions=self._suggestions(k, ranked, None),
             )
-        unit = self._drill_down(index, k.units[target[5:]], analysis)
+        unit = self._drill_down(index, k.units[target.name], analysis)
         return self._compose(index, unit, score, analysis, now, ranked, several=len(k.documents) > 1)
 
     def _entity_only(self, index: Index, analysis: Analysis, docs: list[Document]) -> Unit | None:
@@ -204,8 +215,8 @@ class Engine:
             return k.units[child]
         return unit
 
-    def _is_out_of_scope(self, k: Knowledge, target: str) -> bool:
-        return target.startswith("intent:") and k.intents[target[7:]].fallback
+    def _is_out_of_scope(self, k: Knowledge, target: Target) -> bool:
+        return not target.is_unit and k.intents[target.name].fallback
 
     def _documents_for(self, index: Index, normalized: str, now: datetime) -> tuple[list[Document], bool] | None:
         """The documents a question may be about, preferred first, and whether it named one.
@@ -236,25 +247,25 @@ class Engine:
     def _resolve(
         self,
         index: Index,
-        results: list[tuple[str, float]],
+        results: list[tuple[Target, float]],
         docs: list[Document],
         entities: list[Entity],
-    ) -> list[tuple[str, float]]:
+    ) -> list[tuple[Target, float]]:
         """Map generic intents to a preferred document's unit; older documents lose a little per step."""
         k = index.knowledge
         rank = {d.id: i for i, d in enumerate(docs)}
         named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
-        out: dict[str, float] = {}
+        out: dict[Target, float] = {}
         for target, score in results:
             unit = None
-            if target.startswith("intent:"):
-                name = target[7:]
+            if not target.is_unit:
+                name = target.name
                 unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, name)))), None)
                 if unit is None and name in ("deadline", "contact", "projects"):
                     continue
-                target = f"unit:{unit.id}" if unit else target
+                target = Target.unit(unit.id) if unit else target
             else:
-                unit = k.units[target[5:]]
+                unit = k.units[target.name]
             if unit is not None:
                 if unit.document not in rank:
                     continue
@@ -274,7 +285,7 @@ class Engine:
         score: float,
         analysis: Analysis,
         now: datetime,
-        ranked: list[tuple[str, float]],
+        ranked: list[tuple[Target, float]],
         several: bool,
     ) -> Reply:
         k = index.knowledge
@@ -389,15 +400,15 @@ class Engine:
             lines.append(fill(t["row"], number=row.values.get(number_col, i) if number_col else i, cells=cells))
         return "\n".join(lines)
 
-    def _suggestions(self, k: Knowledge, ranked: list[tuple[str, float]], unit: Unit | None) -> list[str]:
+    def _suggestions(self, k: Knowledge, ranked: list[tuple[Target, float]], unit: Unit | None) -> list[str]:
         out: list[str] = []
         seen = {unit.id} if unit else set()
         if unit and unit.parent:
             seen.add(unit.parent)
         for target, score in ranked[1:]:
-            if not target.startswith("unit:") or score < 0.12:
+            if not target.is_unit or score < 0.12:
                 continue
-            other = k.units[target[5:]]
+            other = k.units[target.name]
             if other.id in seen:
                 continue
             seen.add(other.id)
@@ -430,8 +441,8 @@ class Engine:
         for q in k.suggestions:
             analysis = index.analyze(q)
             ranked = self._resolve(index, index.search(analysis), docs, analysis.entities)
-            if ranked and ranked[0][0].startswith("unit:"):
-                found[q] = ranked[0][0][5:]
+            if ranked and ranked[0][0].is_unit:
+                found[q] = ranked[0][0].name
         self._suggestion_memo = (k, found)
         return found
 
@@ -441,7 +452,7 @@ class Engine:
         analysis: Analysis,
         now: datetime,
         empty: bool = False,
-        top: tuple[str, float] | None = None,
+        top: tuple[Target, float] | None = None,
         other_year: bool = False,
     ) -> Reply:
         k = index.knowledge
@@ -452,8 +463,8 @@ class Engine:
         if other_year:
             text = fill(t.get("other_year", "目前只收录了{years}年的通知。"), years=years, **context) + "\n" + text
         sources = []
-        if top and top[0].startswith("unit:"):
-            unit = k.units[top[0][5:]]
+        if top and top[0].is_unit:
+            unit = k.units[top[0].name]
             sources.append(Source(unit.id, unit.title, top[1]))
         return Reply(
             text=text,
@@ -540,10 +551,3 @@ def _cn_number(text: str) -> int | None:
         return None
     value = (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
     return value if (not tens or tens in _CN_DIGITS) and (not ones or ones in _CN_DIGITS) else None
-
-
-def load_engine(
-    knowledge_dir: Path | str, intents_file: Path | str, zone: ZoneInfo | None = None, cache_dir: Path | None = None
-) -> Engine:
-    """Load, validate and index the knowledge in one call (raises KnowledgeError)."""
-    return Engine(load_knowledge(knowledge_dir, intents_file), zone=zone, cache_dir=cache_dir)

@@ -1,0 +1,1 @@
+"""The answer: model, text, index and engine. Pure: no I/O, no YAML, no SQL, no platform."""

@@ -1,0 +1,271 @@
+"""Plain data of the answer: the knowledge snapshot, a message in, a reply out, and their enums."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+DEFAULT_TZ = "Asia/Shanghai"  # the zone deadlines are counted in unless settings say otherwise
+DEFAULT_REMIND_DAYS = (7, 3, 1, 0)
+DEFAULT_REMIND_AT = dt.time(9, 0)
+
+
+class TargetKind(StrEnum):
+    """What a retrieval hit points at."""
+
+    UNIT = "unit"
+    INTENT = "intent"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A retrieval hit: a knowledge unit or an intent, by id or name."""
+
+    kind: TargetKind
+    name: str
+
+    @classmethod
+    def unit(cls, name: str) -> Target:
+        """The target of a knowledge unit."""
+        return cls(TargetKind.UNIT, name)
+
+    @classmethod
+    def intent(cls, name: str) -> Target:
+        """The target of an intent of intents.yaml."""
+        return cls(TargetKind.INTENT, name)
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """Inverse of str(): 'unit:doc-number' or 'intent:greeting' (the index cache stores them so)."""
+        kind, _, name = text.partition(":")
+        return cls(TargetKind(kind), name)
+
+    @property
+    def is_unit(self) -> bool:
+        """Whether the hit is a knowledge unit (else an intent)."""
+        return self.kind is TargetKind.UNIT
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.name}"
+
+
+class Outcome(StrEnum):
+    """How one push (reminder or broadcast) went; stored as its value."""
+
+    SENT = "sent"
+    UNDELIVERABLE = "undeliverable"  # the platform cannot reach the user now (e.g. 48 h window)
+    BLOCKED = "blocked"  # the user blocked or left: unsubscribe them
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One user message, already translated from its platform payload."""
+
+    text: str
+    channel: str = "cli"  # cli | web | telegram | wechat | wecom
+    user: str = ""
+    chat: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A knowledge unit the answer was taken from."""
+
+    id: str
+    title: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape used by the CLI and the web API."""
+        return {"id": self.id, "title": self.title, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class DeadlineInfo:
+    """A deadline with its countdown relative to the time of the question."""
+
+    id: str
+    date: date
+    days_left: int
+    what: str
+    document: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape used by the CLI and the web API."""
+        return {
+            "id": self.id,
+            "date": self.date.isoformat(),
+            "days_left": self.days_left,
+            "what": self.what,
+            "document": self.document,
+        }
+
+
+@dataclass
+class Reply:
+    """What the engine answers; adapters render it for their channel."""
+
+    text: str
+    intent: str
+    fallback: bool = False
+    sources: list[Source] = field(default_factory=list)
+    deadlines: list[DeadlineInfo] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+    action: str | None = None  # "subscribe" / "unsubscribe": the adapter carries it out
+
+    def to_dict(self, question: str) -> dict[str, Any]:
+        """The one JSON object of `ask --json` and POST /api/ask."""
+        return {
+            "question": question,
+            "answer": self.text,
+            "fallback": self.fallback,
+            "intent": self.intent,
+            "sources": [s.to_dict() for s in self.sources],
+            "deadlines": [d.to_dict() for d in self.deadlines],
+            "suggestions": list(self.suggestions),
+            "action": self.action,
+        }
+
+
+# -- the knowledge snapshot -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """One notice: the facts every answer cites."""
+
+    id: str
+    title: str
+    short_title: str
+    number: str
+    issuer: str
+    date: dt.date
+    year: int
+    campaign: str
+    file: str
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A dated obligation from a notice, with its reminder plan."""
+
+    id: str
+    document: str
+    date: dt.date
+    what: str
+    who: str
+    how: str
+    to: str
+    remind_days: tuple[int, ...]
+    remind_at: dt.time
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who to call, as printed at the foot of a notice."""
+
+    name: str
+    phone: str
+    fax: str
+    email: str
+    office: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One attachment table row, with the short names people use for it."""
+
+    values: dict[str, str]
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """An attachment table whose rows can be filtered by city, project and organisation."""
+
+    columns: tuple[str, ...]
+    roles: dict[str, str]
+    rows: tuple[Row, ...]
+
+    def cell(self, row: Row, role: str) -> str:
+        """The value of the column that plays `role` (city, name, org, number)."""
+        column = self.roles.get(role)
+        return row.values.get(column, "") if column else ""
+
+
+@dataclass
+class Unit:
+    """Anything the bot can answer with: a section, a sub-item, a deadline, a contact or a table."""
+
+    id: str
+    document: str
+    kind: str  # section | item | deadline | contact | table
+    intent: str
+    section: str
+    title: str
+    text: str
+    questions: list[str]
+    keywords: list[str] = field(default_factory=list)
+    label: str = ""
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    deadline: Deadline | None = None
+    contact: Contact | None = None
+    table: Table | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A conversational intent from intents.yaml."""
+
+    name: str
+    examples: tuple[str, ...]
+    reply: str
+    action: str | None
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Shared vocabulary for normalisation and entity spotting."""
+
+    cantonese: dict[str, str]
+    synonyms: dict[str, str]
+    typos: dict[str, str]
+    aliases: dict[str, str]
+    cities: dict[str, tuple[str, ...]]
+    stopwords: frozenset[str]
+    org_patterns: tuple[str, ...] = ()
+
+
+@dataclass
+class Knowledge:
+    """One validated snapshot of everything the bot knows; replaced whole on reload."""
+
+    documents: dict[str, Document]
+    units: dict[str, Unit]
+    lexicon: Lexicon
+    intents: dict[str, Intent]
+    templates: dict[str, str]
+    menu: dict[str, str]
+    suggestions: list[str]
+    version: str
+
+    def deadlines(self) -> list[Deadline]:
+        """Every deadline of every document, earliest first."""
+        found = [u.deadline for u in self.units.values() if u.deadline]
+        return sorted(found, key=lambda d: (d.date, d.id))
+
+    def latest_document(self) -> Document:
+        """The most recent campaign: what an unqualified question is about."""
+        return max(self.documents.values(), key=lambda d: (d.year, d.date))
+
+
+EMPTY_LEXICON = Lexicon({}, {}, {}, {}, {}, frozenset())

@@ -1,0 +1,1 @@
+"""State that survives restarts: the SQLite store, reminders and the index cache."""
