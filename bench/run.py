@@ -524,7 +524,7 @@ def section_cold(cfg: Config) -> list[Row]:
 def section_growth(cfg: Config) -> list[Row]:
     """Build, reload and answer times on synthetic knowledge of growing size, next to the real notice."""
     from bot.core.model import Incoming
-    from bot.knowledge import load_knowledge
+    from bot.knowledge.load import load_knowledge
     from bot.services import load_engine
 
     sys.path.insert(0, str(BENCH))

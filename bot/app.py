@@ -18,12 +18,12 @@ from aiohttp import web
 from bot.config import ROOT, Settings
 from bot.core.engine import Engine
 from bot.core.model import Deadline
-from bot.knowledge import load_knowledge
+from bot.knowledge.check import KnowledgeError
+from bot.knowledge.load import load_knowledge
 from bot.reminders import ReminderLoop, Sender, send_due
 from bot.services import Services, load_engine
 from bot.state.index_cache import IndexCache
 from bot.store import Store
-from bot.yamlcheck import KnowledgeError
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times

@@ -14,10 +14,9 @@ import yaml
 from bot.config import ROOT, Settings, load_settings, parse_moment
 from bot.core.engine import Engine
 from bot.core.model import Incoming
+from bot.knowledge.check import KnowledgeError
+from bot.knowledge.evaluate import evaluate
 from bot.services import load_engine
-from bot.yamlcheck import KnowledgeError
-
-ANSWER_LIMIT = 800  # an eval answer longer than this is a wall of text, not an answer
 
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
@@ -112,37 +111,6 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def evaluate(engine: Engine, cases: list[dict], now: datetime) -> tuple[int, list[str]]:
-    """Score a question set: every expect group present, no forbid, fallback cases fall back."""
-    passed = 0
-    failures: list[str] = []
-    for case in cases:
-        question = str(case.get("q", ""))
-        reply = engine.answer(Incoming(question, "cli"), now)
-        problems = []
-        if case.get("fallback"):
-            if not reply.fallback:
-                problems.append("should fall back")
-        else:
-            if reply.fallback:
-                problems.append("fell back")
-            for group in case.get("expect", []) or []:
-                if not any(alt in reply.text for alt in str(group).split("|")):
-                    problems.append(f"missing {group!r}")
-        for bad in case.get("forbid", []) or []:
-            if str(bad) in reply.text:
-                problems.append(f"contains forbidden {bad!r}")
-        if len(reply.text) > ANSWER_LIMIT:
-            problems.append(f"answer has {len(reply.text)} characters (limit {ANSWER_LIMIT})")
-        if problems:
-            top = reply.sources[0].id if reply.sources else "-"
-            snippet = reply.text.replace("\n", " ")[:80]
-            failures.append(f"FAIL {question!r}: {'; '.join(problems)} [intent={reply.intent} top={top}] {snippet}")
-        else:
-            passed += 1
-    return passed, failures
-
-
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     """Print failures and the pass rate; exit 1 below --min."""
     settings = _settings(args)
@@ -228,7 +196,7 @@ def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     """Write the draft (stdout or -o) and report unplaced lines on stderr, never clobbering a file."""
-    from bot.ingest import ingest
+    from bot.knowledge.ingest.draft import ingest
 
     source = Path(args.notice)
     target = Path(args.output) if args.output else None

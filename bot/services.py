@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.engine import Engine
 from bot.core.model import Incoming, Reply
-from bot.knowledge import load_knowledge
+from bot.knowledge.load import load_knowledge
 from bot.state.index_cache import IndexCache
 
 if TYPE_CHECKING:

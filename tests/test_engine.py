@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 import yaml
 
-from bot.cli import evaluate
 from bot.core.engine import MAIN_LIMIT, Engine
 from bot.core.model import Incoming
+from bot.knowledge.evaluate import evaluate
 from tests.conftest import DEV_SET, ROOT, SHANGHAI
 
 
@@ -153,7 +153,7 @@ def test_engine_imports_no_channel_library() -> None:
 
 
 def test_swap_replaces_knowledge_atomically(engine: Engine, now: datetime) -> None:
-    from bot.knowledge import load_knowledge
+    from bot.knowledge.load import load_knowledge
     from tests.conftest import INTENTS, KNOWLEDGE
 
     before = engine.index

@@ -17,7 +17,7 @@ import bot.state.index_cache as cache_module
 from bot.core.engine import Engine
 from bot.core.index import Index
 from bot.core.model import Incoming
-from bot.knowledge import load_knowledge
+from bot.knowledge.load import load_knowledge
 from bot.state.index_cache import CACHE_FILE, INDEX_FORMAT, IndexCache
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE, ROOT
 

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.ingest import IngestResult, ingest, parse_date, tidy
-from bot.knowledge import load_knowledge
-from bot.yamlcheck import KnowledgeError
+from bot.core.text import parse_cn_date as parse_date
+from bot.knowledge.check import KnowledgeError
+from bot.knowledge.ingest.draft import IngestResult, ingest
+from bot.knowledge.ingest.parse import tidy
+from bot.knowledge.load import load_knowledge
 from tests.conftest import INTENTS, KNOWLEDGE, ROOT
 
 NOTICE_2021 = ROOT / "knowledge" / "sources" / "gd-2021-quality-month.txt"

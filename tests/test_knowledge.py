@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import load_knowledge
-from bot.yamlcheck import KnowledgeError
+from bot.knowledge.check import KnowledgeError
+from bot.knowledge.load import load_knowledge
 from tests.conftest import INTENTS, KNOWLEDGE, ROOT
 
 NOTICE = KNOWLEDGE / "gd-2021-quality-month.yaml"

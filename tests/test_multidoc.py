@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import evaluate
 from bot.core.engine import Engine
 from bot.core.model import Incoming
-from bot.ingest import ingest
+from bot.knowledge.evaluate import evaluate
+from bot.knowledge.ingest.draft import ingest
 from bot.services import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, ROOT, SHANGHAI
 

@@ -21,7 +21,7 @@ from bot.core.model import (
     Target,
     Unit,
 )
-from bot.core.text import PLACEHOLDERS
+from bot.core.text import PLACEHOLDERS, cn_date, cn_numeral
 
 THRESHOLD = 0.34  # below this the best match is a guess: say so instead
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
@@ -36,7 +36,6 @@ _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 _RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
 _THIS_YEAR = ("今年", "本年", "今届", "本届")
 _ROW_NUMBER = re.compile(r"(?:序号|编号)\s*([0-9]+|[一二两三四五六七八九十]+)|第\s*([0-9]+|[一二两三四五六七八九十]+)\s*(?:个|项|号)")
-_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
 DRILL_MIN = 0.45  # a sub-item whose text covers this much of the question is answered instead of its section
 DRILL_GAP = 0.15
 
@@ -52,11 +51,6 @@ def fill(template: str, **values: object) -> str:
         return string.Formatter().vformat(template, (), _Blank(values))
     except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
-
-
-def cn_date(d: date) -> str:
-    """2021年9月30日: how the notices write dates."""
-    return f"{d.year}年{d.month}月{d.day}日"
 
 
 class Engine:
@@ -374,7 +368,7 @@ class Engine:
         cities = {e.canonical for e in entities if e.role == "city" and "city" in table.roles}
         label = ""
         match = _ROW_NUMBER.search(normalized)
-        wanted_no = _cn_number(match.group(1) or match.group(2)) if match else None
+        wanted_no = cn_numeral(match.group(1) or match.group(2)) if match else None
         if projects:
             rows = [r for r in rows if table.cell(r, "name") in projects]
         elif wanted_no is not None and not (orgs or cities) and "number" in table.roles:
@@ -537,17 +531,3 @@ def _without_number(analysis: Analysis, doc: Document) -> Analysis:
             if len(rest) >= 2:
                 return Analysis(analysis.raw, analysis.normalized, rest, analysis.entities)
     return analysis
-
-
-def _cn_number(text: str) -> int | None:
-    """1, 六, 十二, 二十三, 两 → the number (up to 99); None for anything else."""
-    if text.isdigit():
-        return int(text)
-    text = text.replace("两", "二")
-    tens, _, ones = text.partition("十")
-    if "十" not in text:
-        return _CN_DIGITS.get(text) if len(text) == 1 else None
-    if len(tens) > 1 or len(ones) > 1:
-        return None
-    value = (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
-    return value if (not tens or tens in _CN_DIGITS) and (not ones or ones in _CN_DIGITS) else None

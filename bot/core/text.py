@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import calendar
 import logging
 import math
 import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -212,3 +214,67 @@ def idf_weighted(
         norm_sq += sum(((1.0 + math.log(n)) * unknown_idf) ** 2 for n in unknown.values())
     norm = math.sqrt(norm_sq)
     return {col: w / norm for col, w in weights.items()} if norm else {}
+
+
+# -- numerals and dates -------------------------------------------------------------------------
+
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "○": 0, "两": 2}
+_CN_DATE = re.compile(
+    r"(?:(?P<y>\d{4})\s*年\s*)?(?P<m>\d{1,2})\s*月\s*(?:(?P<d>\d{1,2})\s*[日号]|(?P<part>上旬|中旬|下旬|底|末))?"
+)
+
+
+def cn_numeral(text: str) -> int | None:
+    """1, 六, 十二, 二十三, 两 → the number (up to 99); None for anything else."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _CN_DIGITS and ch != "十" for ch in text):
+        return None
+    if "十" not in text:
+        return _CN_DIGITS[text] if len(text) == 1 else None
+    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return None
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
+def to_cn_numeral(number: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 23 → 二十三: how section numbers are printed."""
+    digits = "零一二三四五六七八九"
+    if number < 10:
+        return digits[number]
+    tens, ones = divmod(number, 10)
+    return (digits[tens] if tens > 1 else "") + "十" + (digits[ones] if ones else "")
+
+
+def cn_date(d: date) -> str:
+    """2021年9月30日: how the notices write dates."""
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def parse_cn_date(text: str, year: int | None = None, after: date | None = None) -> date | None:
+    """2021年9月30日, 9月30日, 9月中旬 or 9月 → a date; a period becomes its last day (a deadline is 'by then').
+
+    Without a year in the text `year` is used; a date more than a month before `after` (the
+    notice's own date) is taken to mean the next year ("1月15日" in a December notice).
+    """
+    m = _CN_DATE.search(text)
+    if not m:
+        return None
+    y = int(m.group("y")) if m.group("y") else year
+    if y is None:
+        return None
+    month = int(m.group("m"))
+    if not 1 <= month <= 12:
+        return None
+    last = calendar.monthrange(y, month)[1]
+    part = m.group("part")
+    day = int(m.group("d")) if m.group("d") else {"上旬": 10, "中旬": 20}.get(part or "", last)
+    try:
+        when = date(y, month, day)
+    except ValueError:
+        return None
+    if not m.group("y") and after is not None and when < after - timedelta(days=31):
+        when = parse_cn_date(text, y + 1) or when
+    return when

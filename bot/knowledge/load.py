@@ -24,7 +24,7 @@ from bot.core.model import (
     Table,
     Unit,
 )
-from bot.yamlcheck import Checker, KnowledgeError, Problem, join
+from bot.knowledge.check import Checker, KnowledgeError, Problem, join
 
 ID = r"[a-z0-9][a-z0-9-]*"
 UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects")

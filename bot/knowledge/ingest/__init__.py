@@ -1,0 +1,1 @@
+"""Ingest: from a notice as published to a knowledge draft staff can review."""

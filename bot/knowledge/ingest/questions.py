@@ -1,0 +1,125 @@
+"""Draft paraphrase questions from a notice's own headings and clauses."""
+
+from __future__ import annotations
+
+import re
+
+VERBS = (
+    "进一步",
+    "加强",
+    "大力",
+    "倡导",
+    "认真",
+    "开展",
+    "精心",
+    "组织",
+    "积极",
+    "全面",
+    "落实",
+    "充分",
+    "发挥",
+    "推广",
+    "促进",
+    "举办",
+    "做好",
+    "确保",
+    "解决",
+    "深入",
+    "切实",
+    "持续",
+    "严格",
+    "强化",
+    "提升",
+    "推进",
+    "规范",
+    "健全",
+    "完善",
+    "建立",
+    "实施",
+    "推动",
+    "营造",
+    "注重",
+    "及时",
+    "高度",
+    "重视",
+    "严厉",
+    "查处",
+    "研讨",
+    "策划",
+    "抓好",
+    "加大",
+    "着力",
+    "不断",
+    "通过",
+    "结合",
+    "充分利用",
+    "利用",
+    "要",
+    "对",
+    "以",
+    "把",
+    "将",
+)
+
+
+MAX_QUESTIONS = 5
+
+
+def key_term(phrase: str) -> str:
+    """The noun phrase a person would type: a 《title》 if there is one, else the clause without its verbs."""
+    book = re.search(r"《([^》]+)》", phrase)
+    if book:
+        return re.sub(r"[(（][^)）]*[)）]$", "", book.group(1))
+    phrase = re.sub(r"^[一二三四五六七八九十]是", "", phrase.strip(" ，。；："))
+    changed = True
+    while changed and phrase:
+        changed = False
+        for verb in VERBS:
+            if phrase.startswith(verb) and len(phrase) > len(verb):
+                phrase, changed = phrase[len(verb) :], True
+                break
+    return _shorten(phrase)
+
+
+def _shorten(phrase: str, limit: int = 12) -> str:
+    """Cut a long phrase at a joint (的, 和, 、, a verb) so the question stays short."""
+    if len(phrase) <= limit:
+        return phrase
+    joints = ("的", "和", "及", "与", "、", "举办", "召开", "开展", "组织", "通过", "利用")
+    tails = [phrase.rsplit(j, 1)[1] for j in joints if j in phrase]
+    tails = [t for t in tails if 3 <= len(t) <= limit]
+    if tails:
+        return max(tails, key=len)
+    heads = [phrase.split(j, 1)[0] for j in joints if j in phrase]
+    heads = [h for h in heads if 3 <= len(h) <= limit]
+    if heads:
+        return max(heads, key=len)
+    return phrase[:limit]
+
+
+def key_terms(title: str) -> list[str]:
+    terms = []
+    for clause in re.split(r"[，、；,;。]", title):
+        term = key_term(clause)
+        if 2 <= len(term) <= 16 and term not in terms:
+            terms.append(term)
+    return terms
+
+
+def questions_from(*candidates: str) -> list[str]:
+    out: list[str] = []
+    for q in candidates:
+        q = q.replace("“", "").replace("”", "").strip()
+        if q and "{" not in q and q not in out:
+            out.append(q)
+    return out[:MAX_QUESTIONS]
+
+
+def table_subject(title: str) -> str:
+    """What a table lists, for questions: the words after the campaign name, or after the year."""
+    if "”" in title and title.rsplit("”", 1)[1].strip():
+        return title.rsplit("”", 1)[1].strip()
+    if "的" in title:
+        return title.rsplit("的", 1)[1]
+    subject = re.sub(r"^\d{4}\s*年(度)?", "", title)
+    return re.sub(r"^(全省|广东省|全市)", "", subject) or title
