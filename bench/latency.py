@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.core.model import Incoming  # noqa: E402
-from bot.services import load_engine  # noqa: E402
+from bot.service import load_engine  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "data" / "dev_questions.yaml"
 

@@ -215,7 +215,7 @@ def section_latency(cfg: Config) -> list[Row]:
     import jieba
 
     from bot.core.model import Incoming
-    from bot.services import load_engine
+    from bot.service import load_engine
 
     questions, source = load_questions()
     engine = load_engine(ROOT / "knowledge", ROOT / "intents.yaml")
@@ -525,7 +525,7 @@ def section_growth(cfg: Config) -> list[Row]:
     """Build, reload and answer times on synthetic knowledge of growing size, next to the real notice."""
     from bot.core.model import Incoming
     from bot.knowledge.load import load_knowledge
-    from bot.services import load_engine
+    from bot.service import load_engine
 
     sys.path.insert(0, str(BENCH))
     from synth import write_synthetic

@@ -20,10 +20,10 @@ from bot.core.engine import Engine
 from bot.core.model import Deadline
 from bot.knowledge.check import KnowledgeError
 from bot.knowledge.load import load_knowledge
-from bot.reminders import ReminderLoop, Sender, send_due
-from bot.services import Services, load_engine
+from bot.service import Service, load_engine
 from bot.state.index_cache import IndexCache
-from bot.store import Store
+from bot.state.reminders import ReminderLoop, Sender, send_due
+from bot.state.store import Store
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times
@@ -71,12 +71,12 @@ def load_lean_engine(settings: Settings) -> Engine:
     return Engine(knowledge, zone=settings.zone, cache=IndexCache(settings.cache_dir))
 
 
-def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Services:
+def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Service:
     """Load knowledge (raising KnowledgeError when it is broken) and open the SQLite file."""
     engine = engine or load_engine(
         settings.knowledge_dir, settings.intents_file, zone=settings.zone, cache_dir=settings.cache_dir
     )
-    return Services(engine=engine, store=Store(settings.db), settings=settings, clock=make_clock(settings, now))
+    return Service(engine=engine, store=Store(settings.db), settings=settings, clock=make_clock(settings, now))
 
 
 @dataclass
@@ -99,7 +99,7 @@ class Reloader:
 
     def __init__(
         self,
-        services: Services,
+        services: Service,
         notify: Callable[[str], object] | None = None,
         fit_in_child: bool = False,
     ) -> None:
@@ -162,7 +162,7 @@ class Reloader:
                 await self.reload()
 
 
-def create_app(services: Services) -> web.Application:
+def create_app(services: Service) -> web.Application:
     """The aiohttp application with every channel whose settings are present."""
     from bot.adapters import web as web_adapter
     from bot.adapters import wechat as wechat_adapter
@@ -173,7 +173,7 @@ def create_app(services: Services) -> web.Application:
     return app
 
 
-def reminder_senders(services: Services, telegram_bot: object | None) -> dict[str, Sender]:
+def reminder_senders(services: Service, telegram_bot: object | None) -> dict[str, Sender]:
     """A sender per channel that can push: Telegram when running, WeChat when its API is configured."""
     senders: dict[str, Sender] = {}
     if telegram_bot is not None:
@@ -197,7 +197,7 @@ async def close_senders(senders: Mapping[str, Sender]) -> None:
                 await close()
 
 
-def render_for(services: Services) -> Callable[[Deadline, int], str]:
+def render_for(services: Service) -> Callable[[Deadline, int], str]:
     """Reminder text from the current knowledge's templates."""
     return lambda deadline, _days: services.engine.render_reminder(deadline, services.clock())
 
@@ -268,7 +268,7 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
         services.store.close()
 
 
-async def send_due_once(services: Services, now: datetime) -> dict:
+async def send_due_once(services: Service, now: datetime) -> dict:
     """`reminders send`: set up the senders, send what is due, close them; cron-safe."""
     bot = None
     app = None

@@ -16,7 +16,7 @@ from bot.core.engine import Engine
 from bot.core.model import Incoming
 from bot.knowledge.check import KnowledgeError
 from bot.knowledge.evaluate import evaluate
-from bot.services import load_engine
+from bot.service import load_engine
 
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
@@ -149,7 +149,7 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
     from bot.app import build_services, send_due_once
-    from bot.reminders import schedule
+    from bot.state.reminders import schedule
 
     settings = _settings(args)
     now = _now(args, settings)
@@ -172,7 +172,7 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     """Questions, fallback rate and subscribers per channel."""
-    from bot.store import Store
+    from bot.state.store import Store
 
     settings = _settings(args)
     with Store(settings.db) as store:
@@ -182,7 +182,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
     """The most frequent questions the bot could not answer."""
-    from bot.store import Store
+    from bot.state.store import Store
 
     settings = _settings(args)
     with Store(settings.db) as store:

@@ -20,7 +20,7 @@ NOTICE = "gd-2021-quality-month.yaml"
 
 @pytest.fixture
 def live(tmp_path: Path):
-    """Services over a private copy of the knowledge, so the test can edit it."""
+    """Service over a private copy of the knowledge, so the test can edit it."""
     kdir = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE, kdir)
     intents = tmp_path / "intents.yaml"

@@ -28,7 +28,7 @@ OUT_OF_SCOPE = ROOT / "tests" / "data" / "out_of_scope.yaml"
 CHILD = """
 import json, sys
 from pathlib import Path
-from bot.services import load_engine
+from bot.service import load_engine
 from bot.core.model import Incoming
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 engine = load_engine(KNOWLEDGE, INTENTS, cache_dir=Path(sys.argv[1]))

@@ -13,7 +13,7 @@ from bot.core.engine import Engine
 from bot.core.model import Incoming
 from bot.knowledge.evaluate import evaluate
 from bot.knowledge.ingest.draft import ingest
-from bot.services import load_engine
+from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, ROOT, SHANGHAI
 
 NOTICES = ROOT / "tests" / "notices"

@@ -30,8 +30,8 @@ import pytest
 from aiohttp import web
 
 from bot.config import ROOT
-from bot.reminders import STALE_AFTER
-from bot.store import Store
+from bot.state.reminders import STALE_AFTER
+from bot.state.store import Store
 from tests.fake_bot_api import TOKEN, FakeBotApi, _params
 
 SH = ZoneInfo("Asia/Shanghai")

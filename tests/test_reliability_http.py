@@ -27,7 +27,7 @@ from wechatpy.utils import WeChatSigner
 from bot.app import Reloader, build_services, create_app
 from bot.config import load_settings
 from bot.core.engine import Engine
-from bot.services import Services, load_engine
+from bot.service import Service, load_engine
 from bot.wechat_xml import MAX_TEXT_BYTES, parse_message_xml
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 
@@ -69,7 +69,7 @@ MSG_IDS = itertools.count(10**12)  # every WeChat message of the load is a new o
 class Server:
     url: str
     port: int
-    services: Services
+    services: Service
     reloader: Reloader
 
 

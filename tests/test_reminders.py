@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.reminders import (
+from bot.state.reminders import (
     STALE_AFTER,
     ReminderLoop,
     due_reminders,
@@ -18,7 +18,7 @@ from bot.reminders import (
     send_due,
     send_time,
 )
-from bot.store import Store
+from bot.state.store import Store
 
 SH = ZoneInfo("Asia/Shanghai")
 DEADLINE_DAY = date(2021, 9, 30)

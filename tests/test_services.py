@@ -8,15 +8,15 @@ import pytest
 
 from bot.config import Settings
 from bot.core.model import Incoming
-from bot.services import Services
-from bot.store import Store
+from bot.service import Service
+from bot.state.store import Store
 from tests.conftest import CAMPAIGN_NOW
 
 
 @pytest.fixture
 def services(tmp_path: Path, engine):
     store = Store(tmp_path / "bot.sqlite3")
-    yield Services(engine=engine, store=store, settings=Settings(db=tmp_path / "bot.sqlite3"), clock=lambda: CAMPAIGN_NOW)
+    yield Service(engine=engine, store=store, settings=Settings(db=tmp_path / "bot.sqlite3"), clock=lambda: CAMPAIGN_NOW)
     store.close()
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from bot.state.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2021, 9, 1, 10, 0, tzinfo=SH)
@@ -281,7 +281,7 @@ def test_concurrent_writers_from_threads_lose_nothing(store):
 
 
 def test_a_failing_migration_leaves_the_file_at_its_old_version(db, monkeypatch):
-    import bot.store as store_module
+    import bot.state.store as store_module
 
     with Store(db) as s:
         s.subscribe("telegram", "1", "a", T0)
@@ -313,7 +313,7 @@ def _rows_on_disk(db) -> int:
 def test_question_log_is_written_within_about_a_second(store, db):
     import time
 
-    from bot.store import QUESTION_FLUSH_SECONDS
+    from bot.state.store import QUESTION_FLUSH_SECONDS
 
     store.log_question(T0, "web", "u", "几时截止", "deadline", "d", 0.9, False)
     assert _rows_on_disk(db) == 0  # buffered, not yet a transaction of its own
@@ -324,7 +324,7 @@ def test_question_log_is_written_within_about_a_second(store, db):
 
 
 def test_question_log_is_written_in_batches_and_on_close(db):
-    from bot.store import QUESTION_FLUSH_ROWS
+    from bot.state.store import QUESTION_FLUSH_ROWS
 
     s = Store(db)
     for i in range(QUESTION_FLUSH_ROWS):

@@ -25,8 +25,9 @@ from bot.adapters.telegram import (
 from bot.config import ROOT, load_settings
 from bot.core.engine import Engine
 from bot.core.model import Incoming
-from bot.services import Services, load_engine
-from bot.store import Store
+from bot.service import Service, load_engine
+from bot.state.reminders import send_due
+from bot.state.store import Store
 from tests.fake_bot_api import BOT_USERNAME, TOKEN, FakeBotApi, Sent
 
 # PTB itself warns whenever it builds a RetryAfter (int vs timedelta migration); not ours to fix.
@@ -116,17 +117,17 @@ async def fake() -> AsyncIterator[FakeBotApi]:
     await api.close()
 
 
-def make_services(db: Path, engine: Engine, fake: FakeBotApi, **overrides: object) -> Services:
-    """Services as the running bot builds them, pointed at the fake API, with a fixed clock."""
+def make_services(db: Path, engine: Engine, fake: FakeBotApi, **overrides: object) -> Service:
+    """Service as the running bot builds them, pointed at the fake API, with a fixed clock."""
     overrides.setdefault("admins", frozenset({str(ADMIN)}))
     settings = load_settings(
         {}, db=db, telegram_token=TOKEN, telegram_api_url=fake.base_url, **overrides
     )
-    return Services(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
+    return Service(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
 
 
 @pytest.fixture
-def services(tmp_path, engine, fake) -> Services:
+def services(tmp_path, engine, fake) -> Service:
     services = make_services(tmp_path / "bot.sqlite3", engine, fake)
     yield services
     services.store.close()
@@ -140,7 +141,7 @@ async def bot(services, fake) -> AsyncIterator[Runner]:
     await asyncio.wait_for(runner.stop(), 10)
 
 
-def engine_text(services: Services, question: str, chat: int = USER) -> str:
+def engine_text(services: Service, question: str, chat: int = USER) -> str:
     """The engine's own answer, to compare with what the user was shown."""
     incoming = Incoming(question, channel="telegram", user=str(chat), chat=str(chat))
     return services.engine.answer(incoming, FIXED_NOW).text
@@ -429,10 +430,20 @@ async def test_sender_splits_long_reminders(bot, fake):
     assert "\n".join(visible(s) for s in sent) == text
 
 
-async def test_sender_reports_blocked_and_deactivates(bot, fake, services):
-    services.store.subscribe("telegram", "3003", "3003", FIXED_NOW)
+async def test_a_blocked_reminder_unsubscribes_once(bot, fake, services, monkeypatch):
+    services.store.subscribe("telegram", "3003", "3003", datetime(2021, 9, 1, tzinfo=TZ))
     fake.block(3003)
     assert await bot.sender.send("3003", "提醒") == "blocked"
+    assert services.store.is_subscribed("telegram", "3003")  # the sender only reports it
+    calls: list[tuple] = []
+    real = services.store.deactivate
+    monkeypatch.setattr(services.store, "deactivate", lambda *a: (calls.append(a), real(*a)))
+    report = await send_due(
+        services.engine.knowledge.deadlines(), services.store, datetime(2021, 9, 23, 10, tzinfo=TZ), TZ,
+        {"telegram": bot.sender}, lambda d, n: "提醒",
+    )
+    assert report.blocked == 1
+    assert calls == [("telegram", "3003", "blocked")]
     assert not services.store.is_subscribed("telegram", "3003")
 
 
@@ -543,7 +554,7 @@ async def test_admin_reload_calls_the_services_reload(fake, tmp_path, engine):
         return "知识库版本 v2"
 
     base = make_services(tmp_path / "r.sqlite3", engine, fake)
-    services = Services(base.engine, base.store, base.settings, base.clock, reload=reload)
+    services = Service(base.engine, base.store, base.settings, base.clock, reload=reload)
     runner = await start_telegram(services, None)
     try:
         fake.push_text(ADMIN, "/reload")

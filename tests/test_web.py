@@ -12,8 +12,8 @@ import pytest
 from bot.app import create_app
 from bot.config import ROOT, load_settings
 from bot.core.engine import Engine
-from bot.services import Services, load_engine
-from bot.store import Store
+from bot.service import Service, load_engine
+from bot.state.store import Store
 
 TZ = ZoneInfo("Asia/Shanghai")
 FIXED_NOW = datetime(2021, 9, 20, 10, 0, tzinfo=TZ)  # ten days before the 9月30日 deadline
@@ -29,10 +29,10 @@ REPLY_KEYS = {
 }
 
 
-def make_services(db: Path, engine: Engine) -> Services:
-    """Services as the running bot builds them, with a clock fixed inside the campaign."""
+def make_services(db: Path, engine: Engine) -> Service:
+    """Service as the running bot builds them, with a clock fixed inside the campaign."""
     settings = load_settings({}, db=db)
-    return Services(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
+    return Service(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from test_web import make_services
 from bot.app import create_app
 from bot.config import ROOT
 from bot.core.engine import Engine
-from bot.services import load_engine
+from bot.service import load_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

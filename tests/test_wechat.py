@@ -22,8 +22,8 @@ from wechatpy.utils import check_signature as wechatpy_check_signature
 from bot.adapters.wechat import ERROR_TEXT, setup
 from bot.config import ROOT, Settings
 from bot.core.model import Incoming
-from bot.services import Services, load_engine
-from bot.store import Store
+from bot.service import Service, load_engine
+from bot.state.store import Store
 from bot.wechat_crypto import (
     AppIdMismatch,
     DecryptError,
@@ -152,7 +152,7 @@ def services(tmp_path, engine):
         wecom_aes_key=WECOM_AES_KEY,
     )
     store = Store(settings.db)
-    yield Services(engine=engine, store=store, settings=settings, clock=lambda: NOW)
+    yield Service(engine=engine, store=store, settings=settings, clock=lambda: NOW)
     store.close()
 
 
@@ -218,7 +218,7 @@ def test_bad_aes_key_is_reported_clearly(key, hint):
 
 
 async def test_bad_aes_key_stops_startup(aiohttp_client, services):
-    bad = Services(
+    bad = Service(
         engine=services.engine,
         store=services.store,
         settings=Settings(wechat_token=TOKEN, wechat_appid=APPID, wechat_aes_key="too-short"),

@@ -24,9 +24,9 @@ from bot.adapters.wechat_push import (
     wechat_senders,
 )
 from bot.config import load_settings
-from bot.reminders import send_due
-from bot.services import Services
-from bot.store import Store
+from bot.service import Service
+from bot.state.reminders import send_due
+from bot.state.store import Store
 
 APPID = "wx-test-appid"
 SECRET = "test-secret"
@@ -306,11 +306,11 @@ async def test_close_releases_the_session_and_a_later_send_reopens(harness: Harn
     assert len(api.delivered) == 2
 
 
-def _services(tmp_path: Path, **env: str) -> Services:
-    """Services with settings from env; only the settings and store matter for push."""
+def _services(tmp_path: Path, **env: str) -> Service:
+    """Service with settings from env; only the settings and store matter for push."""
     store = Store(tmp_path / "bot.sqlite3")
     settings = load_settings(env, db=tmp_path / "bot.sqlite3")
-    return Services(engine=None, store=store, settings=settings, clock=lambda: datetime.now(TZ))  # type: ignore[arg-type]
+    return Service(engine=None, store=store, settings=settings, clock=lambda: datetime.now(TZ))  # type: ignore[arg-type]
 
 
 def test_no_settings_no_sender(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Everything runs in the one asyncio loop of the aiohttp server: polling is driven with
 initialize/start/updater.start_polling, webhooks arrive through a POST route on the aiohttp app.
-The engine is reached only through Services, so subscriptions and the question log stay central.
+The engine is reached only through Service, so subscriptions and the question log stay central.
 """
 
 from __future__ import annotations
@@ -52,10 +52,9 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.admin import stats_lines, unanswered_lines
 from bot.config import Settings
-from bot.core.model import DeadlineInfo, Incoming, Reply
-from bot.services import Services
+from bot.core.model import DeadlineInfo, Incoming, Outcome, Reply
+from bot.service import Service, stats_lines, unanswered_lines
 
 log = logging.getLogger(__name__)
 
@@ -258,21 +257,19 @@ class TelegramSender:
 
     channel = CHANNEL
 
-    def __init__(self, bot: Bot, services: Services) -> None:
+    def __init__(self, bot: Bot, services: Service) -> None:
         """Keep the bot to send with and the services whose store records blocked chats."""
         self.bot = bot
         self.services = services
 
-    async def send(self, chat: str, text: str) -> str:
-        """Send plain text; "sent", or "blocked" when Telegram refuses it (other errors raise)."""
+    async def send(self, chat: str, text: str) -> Outcome:
+        """Send plain text; SENT, or BLOCKED when Telegram refuses it (other errors raise)."""
         try:
             for part in split_message(escape(text)):
                 await send_html(self.bot, chat, part)
         except Forbidden:
-            log.info("telegram chat %s blocked the bot: deactivating", chat)
-            self.services.store.deactivate(CHANNEL, chat, "blocked")
-            return "blocked"
-        return "sent"
+            return Outcome.BLOCKED
+        return Outcome.SENT
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -281,7 +278,7 @@ class TelegramSender:
 class _Handlers:
     """The update handlers of one Application, sharing the services and button state."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Service) -> None:
         self.services = services
         self.suggestions: _Bounded[str, str] = _Bounded(2048)
         self.broadcasts: _Bounded[str, _Broadcast] = _Bounded(64)
@@ -346,8 +343,7 @@ class _Handlers:
                     reply_to=reply_to if index == 0 else None,
                 )
         except Forbidden:
-            log.info("telegram chat %s blocked the bot: deactivating", chat_id)
-            self.services.store.deactivate(CHANNEL, str(chat_id), "blocked")
+            self.services.chat_blocked(CHANNEL, str(chat_id))
 
     async def answer(
         self, update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
@@ -564,37 +560,13 @@ class _Handlers:
         return senders
 
     def _broadcast_audience(self) -> list[Any]:
-        """Active subscribers of every channel a broadcast can reach."""
-        reachable = set(self._senders()) | {CHANNEL}
-        return [s for s in self.services.store.subscribers() if s.channel in reachable]
+        """Active subscribers of every channel a broadcast can reach (Telegram included)."""
+        return self.services.broadcast_audience({*self._senders(), CHANNEL})
 
     async def run_broadcast(self, bot: Bot, report_chat: int, text: str) -> None:
         """Send to every active subscriber on every pushing channel (rate-limited) and report counts."""
-        senders = self._senders(bot)
-        sent = blocked = undeliverable = failed = 0
-        for subscription in self._broadcast_audience():
-            sender = senders[subscription.channel]
-            try:
-                outcome = await sender.send(subscription.chat, text)
-            except Exception:  # one bad chat must not stop the rest
-                log.exception("broadcast to %s:%s failed", subscription.channel, subscription.chat)
-                failed += 1
-                continue
-            if outcome == "sent":
-                sent += 1
-            elif outcome == "blocked":
-                self.services.store.deactivate(subscription.channel, subscription.chat, "blocked")
-                blocked += 1
-            else:
-                undeliverable += 1
-        report = f"群发完成：已送达 {sent} 个订阅者"
-        if blocked:
-            report += f"，{blocked} 个已屏蔽机器人（已取消其订阅）"
-        if undeliverable:
-            report += f"，{undeliverable} 个暂时无法送达（如微信用户超过48小时未互动）"
-        if failed:
-            report += f"，{failed} 个发送失败"
-        await send_html(bot, report_chat, escape(report + "。"))
+        report = await self.services.broadcast(text, self._senders(bot))
+        await send_html(bot, report_chat, escape(report.describe()))
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -602,8 +574,7 @@ class _Handlers:
         """Log and keep running; a chat that blocked the bot is unsubscribed."""
         error = context.error
         if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_chat:
-            self.services.store.deactivate(CHANNEL, str(update.effective_chat.id), "blocked")
-            log.info("telegram chat %s blocked the bot", update.effective_chat.id)
+            self.services.chat_blocked(CHANNEL, str(update.effective_chat.id))
             return
         log.error("telegram handler failed for %r", update, exc_info=error)
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -665,7 +636,7 @@ def _file_url(api_url: str) -> str:
     return base + "/file/bot"
 
 
-async def set_commands(application: Application, services: Services) -> None:
+async def set_commands(application: Application, services: Service) -> None:
     """Publish the command menu; admins additionally see their commands in their own chat."""
     bot = application.bot
     public = [BotCommand(name, desc) for name, desc in PUBLIC_COMMANDS]
@@ -680,7 +651,7 @@ async def set_commands(application: Application, services: Services) -> None:
             log.info("no admin command menu for %s: %s", admin_id, error)
 
 
-def build_application(services: Services, *, webhook: bool = False) -> Application:
+def build_application(services: Service, *, webhook: bool = False) -> Application:
     """The configured PTB Application; with webhook=True it has no Updater (updates come via aiohttp)."""
     settings = services.settings
     if not settings.telegram_token:
@@ -823,7 +794,7 @@ class Runner:
             except TelegramError as error:
                 log.warning("could not notify admin %s: %s", admin, error)
                 continue
-            delivered += outcome == "sent"
+            delivered += outcome == Outcome.SENT
         return delivered
 
     async def stop(self) -> None:
@@ -838,7 +809,7 @@ class Runner:
         await self.application.shutdown()
 
 
-async def start_telegram(services: Services, web_app: web.Application | None) -> Runner:
+async def start_telegram(services: Service, web_app: web.Application | None) -> Runner:
     """Start Telegram in the running loop: polling by default, a webhook route when a URL is set."""
     settings = services.settings
     use_webhook = bool(settings.telegram_webhook_url)

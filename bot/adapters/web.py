@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.config import parse_moment
 from bot.core.model import Incoming
-from bot.services import Services
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def read_capped(request: web.Request, limit: int = MAX_BODY) -> bytes:
     return bytes(body)
 
 
-def parse_now(value: object, services: Services) -> datetime | None:
+def parse_now(value: object, services: Service) -> datetime | None:
     """Let a caller ask "as of" a moment (demos, tests); a naive time is in the bot's zone."""
     if value is None or value == "":
         return None
@@ -117,9 +117,9 @@ def session_id(request: web.Request) -> str:
 
 
 class WebChat:
-    """Request handlers sharing one Services."""
+    """Request handlers sharing one Service."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Service) -> None:
         """Hold the services every handler answers from."""
         self.services = services
 
@@ -174,7 +174,7 @@ class WebChat:
         )
 
 
-def setup(app: web.Application, services: Services) -> None:
+def setup(app: web.Application, services: Service) -> None:
     """Mount the web chat and its API on the shared app."""
     chat = WebChat(services)
     app.router.add_get("/", chat.index)

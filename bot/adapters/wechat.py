@@ -9,9 +9,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from bot.admin import admin_reply
 from bot.core.model import Incoming
-from bot.services import Services
+from bot.service import Service
 from bot.wechat_crypto import (
     InvalidSignature,
     MessageCrypto,
@@ -80,7 +79,7 @@ def _plain(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
 
 
-def configured_channels(services: Services) -> list[Channel]:
+def configured_channels(services: Service) -> list[Channel]:
     """The endpoints the settings switch on; a bad EncodingAESKey raises InvalidAESKey at startup."""
     s = services.settings
     channels: list[Channel] = []
@@ -112,7 +111,7 @@ def configured_channels(services: Services) -> list[Channel]:
     return channels
 
 
-def setup(app: web.Application, services: Services) -> None:
+def setup(app: web.Application, services: Service) -> None:
     """Add GET (URL verification) and POST (messages) routes for every configured WeChat channel."""
     for channel in configured_channels(services):
         handler = CallbackHandler(channel, services)
@@ -130,7 +129,7 @@ def setup(app: web.Application, services: Services) -> None:
 class CallbackHandler:
     """Verification and message handling of one channel; every failure becomes a 4xx or a polite reply."""
 
-    def __init__(self, channel: Channel, services: Services) -> None:
+    def __init__(self, channel: Channel, services: Service) -> None:
         """Bind the channel settings to the shared services."""
         self.channel = channel
         self.services = services
@@ -221,30 +220,24 @@ class CallbackHandler:
         user = message["FromUserName"].strip()
         msg_type = message["MsgType"].strip().lower()
         event = message.get("Event", "").strip().lower() if msg_type == "event" else ""
-        store = self.services.store
         if event == "unsubscribe":
             # The user left: forget them. Repeating this on a retry is harmless.
-            store.delete_user(self.channel.name, user)
+            self.services.forget_user(self.channel.name, user)
             return None
         msg_id = message.get("MsgId", "").strip()
         if msg_id and msg_type != "event":
             key = f"{user}|{self.channel.name}|{msg_id}"
         else:
             key = f"{user}|{self.channel.name}|{message.get('CreateTime', '').strip()}|{event}"
-        previous = store.dedupe_get(key)
-        if previous is not None:
-            return previous or None
-        # No await between dedupe_get and dedupe_put: a retry cannot slip in between.
-        try:
-            text = self._reply_text(message, msg_type, event, user)
-        except Exception:
-            log.exception("%s could not answer %s", self.channel.name, msg_type)
-            return ERROR_TEXT
-        try:
-            store.dedupe_put(key, text or "", self.services.clock(), user=user)
-        except Exception:  # a full disk must not cost the user the answer
-            log.exception("%s could not record message %s", self.channel.name, key)
-        return text or None
+
+        def reply() -> str | None:
+            try:
+                return self._reply_text(message, msg_type, event, user)
+            except Exception:
+                log.exception("%s could not answer %s", self.channel.name, msg_type)
+                return ERROR_TEXT
+
+        return self.services.once(key, user, reply)
 
     def _ask(self, text: str, user: str) -> str:
         """One question through the shared path that answers, logs and (un)subscribes."""
@@ -260,7 +253,7 @@ class CallbackHandler:
             content = message.get("Content", "").strip()
             if not content:
                 return None
-            staff = admin_reply(self.services, Incoming(content, self.channel.name, user, user))
+            staff = self.services.admin_reply(Incoming(content, self.channel.name, user, user))
             return staff if staff is not None else self._ask(content, user)
         if msg_type == "voice" and message.get("Recognition", "").strip():
             # Speech recognition is switched on: the user asked a question aloud.

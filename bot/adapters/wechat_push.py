@@ -24,8 +24,8 @@ import aiohttp
 from bot.wechat_xml import MAX_TEXT_BYTES, cut_utf8
 
 if TYPE_CHECKING:
-    from bot.reminders import Sender
-    from bot.services import Services
+    from bot.service import Service
+    from bot.state.reminders import Sender
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def _errcode(data: dict[str, Any]) -> int:
         return -1
 
 
-def wechat_senders(services: Services) -> dict[str, Sender]:
+def wechat_senders(services: Service) -> dict[str, Sender]:
     """A "wechat" sender when the Official Account's appid and secret are set, so reminders can reach followers.
 
     WeCom push is out of scope: only the Official Account customer-service API is covered.

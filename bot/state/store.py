@@ -17,7 +17,7 @@ statistics: rows are buffered in memory and written in one transaction every sec
 
 Reminder rows make delivery exactly-once across crashes (see ``claim_reminder``): a row is
 claimed as ``pending`` before the message is sent and finished after. Policy for a row left
-``pending`` by a crash is implemented in ``bot.reminders`` with ``stale_pending`` and
+``pending`` by a crash is implemented in ``bot.state.reminders`` with ``stale_pending`` and
 ``reclaim_reminder``: it is retried once, after it has been pending for a few minutes, and marked
 ``failed`` if it is still pending after that retry.
 """
@@ -34,11 +34,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.core.model import Outcome
+
 log = logging.getLogger(__name__)
 
 QUESTION_FLUSH_ROWS = 100  # buffered question-log rows written in one transaction at the latest
 QUESTION_FLUSH_SECONDS = 1.0  # ... or after this long, so a crash loses under a second of statistics
-OUTCOMES = frozenset({"sent", "failed", "undeliverable", "skipped"})
+OUTCOMES = frozenset(o.value for o in Outcome if o is not Outcome.BLOCKED)  # blocked is stored as undeliverable
 DEDUPE_TTL = timedelta(days=1)
 
 # Each entry is one schema version; entry i brings the file from version i to i + 1.

@@ -1,7 +1,7 @@
 """Deadline reminders: which (deadline, days-before) pairs are due for which subscriber, and sending them.
 
 Platform-free: channels plug in a ``Sender``; the text comes from a ``render`` callable; the state
-lives in ``bot.store.Store``, so a restart neither repeats nor forgets a reminder.
+lives in ``bot.state.store.Store``, so a restart neither repeats nor forgets a reminder.
 
 Rules, all counted in the bot's zone (Asia/Shanghai by default):
 
@@ -42,8 +42,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.core.model import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS, DEFAULT_TZ
-from bot.store import Store, Subscription
+from bot.core.model import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS, DEFAULT_TZ, Outcome
+from bot.state.store import Store, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ class DeadlineLike(Protocol):
 
 
 class Sender(Protocol):
-    """One channel's way to push a message: returns "sent", "undeliverable" or "blocked"; raising = failed."""
+    """One channel's way to push a message: returns SENT, UNDELIVERABLE or BLOCKED; raising = failed (retried)."""
 
-    async def send(self, chat: str, text: str) -> str:
+    async def send(self, chat: str, text: str) -> Outcome:
         """Deliver text to a chat and say how it went."""
         ...
 
@@ -291,6 +291,12 @@ def schedule(
 RETRY = "retry"  # the send raised: keep the row pending for the stale-row retry
 
 
+def unsubscribe_blocked(store: Store, channel: str, chat: str) -> None:
+    """A chat that blocked the bot (or a user who left) gets no more pushes: the one place that rule lives."""
+    log.info("%s chat %s blocked the bot: unsubscribing", channel, chat)
+    store.deactivate(channel, chat, Outcome.BLOCKED.value)
+
+
 async def _deliver(
     store: Store,
     sender: Sender,
@@ -304,25 +310,26 @@ async def _deliver(
     except Exception:  # network down, rate limited, server error: worth another try later
         log.exception("reminder to %s:%s failed; it stays pending and is retried", channel, chat)
         return RETRY
-    if result == "blocked":
-        store.deactivate(channel, chat, "blocked")
-        return "blocked"
-    if result in ("sent", "undeliverable"):
-        return result
+    if result == Outcome.BLOCKED:
+        unsubscribe_blocked(store, channel, chat)
+        return Outcome.BLOCKED
+    if result in (Outcome.SENT, Outcome.UNDELIVERABLE):
+        return Outcome(result)
     log.warning("sender for %s returned %r; recording the reminder as failed", channel, result)
-    return "failed"
+    return Outcome.FAILED
 
 
 def _count(report: SendReport, outcome: str) -> None:
     """Add one outcome to the report (a send left for retry counts as failed this run)."""
-    name = "failed" if outcome == RETRY else outcome
+    name = Outcome.FAILED.value if outcome == RETRY else str(outcome)
     setattr(report, name, getattr(report, name) + 1)
 
 
 def _finish(store: Store, ident: tuple[str, int, str, str], outcome: str, now: datetime, **kw: Any) -> None:
     """Record the outcome; a send that raised stays pending so the stale-row retry picks it up."""
     if outcome != RETRY:
-        store.finish_reminder(*ident, "undeliverable" if outcome == "blocked" else outcome, now, **kw)
+        stored = Outcome.UNDELIVERABLE if outcome == Outcome.BLOCKED else Outcome(outcome)
+        store.finish_reminder(*ident, stored.value, now, **kw)
 
 
 async def send_due(
@@ -368,7 +375,7 @@ async def send_due(
                 older,
                 item.channel,
                 item.chat,
-                "skipped",
+                Outcome.SKIPPED.value,
                 now,
                 for_date=item.for_date,
             )
@@ -417,12 +424,12 @@ async def _retry_stale(
             and not overtaken
         )
         if not current:
-            store.finish_reminder(*ident, "skipped", now, **kw)
+            store.finish_reminder(*ident, Outcome.SKIPPED.value, now, **kw)
             report.skipped += 1
             continue
         if row["attempts"] >= MAX_ATTEMPTS:
             log.warning("reminder %s still pending after a retry: giving up", ident)
-            store.finish_reminder(*ident, "failed", now, **kw)
+            store.finish_reminder(*ident, Outcome.FAILED.value, now, **kw)
             report.failed += 1
             continue
         sender = senders.get(row["channel"])

@@ -1,0 +1,214 @@
+"""What every channel shares: answering, subscriptions, staff commands, broadcast, retries, forgetting a user.
+
+Channels translate platform payloads into calls on one ``Service`` and render what it returns;
+every rule that is not about a platform's format lives here, written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.core.engine import Engine
+from bot.core.model import Incoming, Outcome, Reply
+from bot.knowledge.load import load_knowledge
+from bot.state.index_cache import IndexCache
+from bot.state.reminders import Sender, unsubscribe_blocked
+from bot.state.store import Store, Subscription
+
+log = logging.getLogger(__name__)
+
+PUSH_CHANNELS = frozenset({"telegram", "wechat"})  # WeCom has no push sender: it cannot remind
+ADMIN_COMMANDS = ("/stats", "/unanswered", "/reload")
+
+
+def load_engine(
+    knowledge_dir: Path | str, intents_file: Path | str, zone: ZoneInfo | None = None, cache_dir: Path | None = None
+) -> Engine:
+    """Load, validate and index the knowledge in one call (raises KnowledgeError)."""
+    cache = IndexCache(cache_dir) if cache_dir is not None else None
+    return Engine(load_knowledge(knowledge_dir, intents_file), zone=zone, cache=cache)
+
+
+@dataclass
+class BroadcastReport:
+    """How a broadcast went, per outcome."""
+
+    sent: int = 0
+    blocked: int = 0
+    undeliverable: int = 0
+    failed: int = 0
+
+    def describe(self) -> str:
+        """One sentence for the admin who sent it."""
+        text = f"群发完成：已送达 {self.sent} 个订阅者"
+        if self.blocked:
+            text += f"，{self.blocked} 个已屏蔽机器人（已取消其订阅）"
+        if self.undeliverable:
+            text += f"，{self.undeliverable} 个暂时无法送达（如微信用户超过48小时未互动）"
+        if self.failed:
+            text += f"，{self.failed} 个发送失败"
+        return text + "。"
+
+
+def stats_lines(stats: Mapping[str, Any]) -> list[str]:
+    """store.stats() as lines a person reads: questions, fallback rate, subscribers per channel."""
+    subscribers = stats.get("subscribers") or {}
+    per_channel = "，".join(f"{k} {v}" for k, v in sorted(subscribers.items())) or "0"
+    lines = [
+        "统计",
+        f"提问数：{int(stats.get('questions', 0))}",
+        f"未能回答：{int(stats.get('fallbacks', 0))}（{float(stats.get('fallback_rate', 0.0)):.0%}）",
+        f"订阅者：{per_channel}",
+    ]
+    lines += [f"{k}：{v}" for k, v in stats.items() if k not in {"questions", "fallbacks", "fallback_rate", "subscribers"}]
+    return lines
+
+
+def unanswered_lines(rows: list[tuple[str, int]]) -> list[str]:
+    """The most frequent unanswered questions, most asked first."""
+    if not rows:
+        return ["暂时没有未能回答的问题。"]
+    return ["未能回答的问题（按次数）"] + [f"• {question}（{count} 次）" for question, count in rows]
+
+
+@dataclass
+class Service:
+    """Engine, state and clock behind every channel; channels get this instead of importing each other."""
+
+    engine: Engine
+    store: Store
+    settings: Settings
+    clock: Callable[[], datetime]  # aware datetime; fixed under --now
+    # channel -> reminder Sender; None until a server or a send run has set up its senders
+    senders: dict[str, Sender] | None = None
+    reload: Callable[[], Awaitable[Any]] | None = None  # set by serve(): validate and swap the knowledge
+    _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
+
+    # -- answering ------------------------------------------------------------------------
+
+    def ask(self, incoming: Incoming, now: datetime | None = None) -> Reply:
+        """Answer, carry out a subscribe/unsubscribe request and log the question: one path for every channel."""
+        now = now or self.clock()
+        reply = self.engine.answer(incoming, now)
+        if reply.action == "subscribe":
+            if self.can_push(incoming.channel) and incoming.chat:
+                self.store.subscribe(incoming.channel, incoming.chat, incoming.user, now)
+            else:
+                reply.text = self.engine.intent_reply("subscribe_unsupported")
+                reply.action = None
+        elif reply.action == "unsubscribe" and incoming.chat:
+            self.store.unsubscribe(incoming.channel, incoming.chat)
+        top = reply.sources[0] if reply.sources else None
+        try:
+            self.store.log_question(
+                now,
+                incoming.channel,
+                incoming.user,
+                incoming.text[:500],
+                reply.intent,
+                top.id if top else None,
+                top.score if top else None,
+                reply.fallback,
+            )
+        except Exception:  # a full disk must not cost the user the answer
+            log.exception("could not log question")
+        return reply
+
+    def once(self, key: str, user: str, answer: Callable[[], str | None]) -> str | None:
+        """The reply to a platform message, computed once: a retry of the same message gets the same reply.
+
+        Call without awaiting in between, so a retry cannot slip between the look-up and the record.
+        """
+        previous = self.store.dedupe_get(key)
+        if previous is not None:
+            return previous or None
+        text = answer()
+        try:
+            self.store.dedupe_put(key, text or "", self.clock(), user=user)
+        except Exception:  # a full disk must not cost the user the answer
+            log.exception("could not record message %s", key)
+        return text or None
+
+    def forget_user(self, channel: str, user: str) -> int:
+        """The user left (unfollowed): delete their subscriptions, reminders and retry records."""
+        return self.store.delete_user(channel, user)
+
+    def chat_blocked(self, channel: str, chat: str) -> None:
+        """The platform says this chat blocked the bot: stop pushing to it."""
+        unsubscribe_blocked(self.store, channel, chat)
+
+    # -- channels -------------------------------------------------------------------------
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run a coroutine on the loop, holding a reference so it is not collected half-way."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def can_push(self, channel: str) -> bool:
+        """Only channels that can deliver a reminder accept subscriptions (no silent promises)."""
+        if self.senders is not None:  # a running server knows exactly which senders it set up
+            return channel in self.senders
+        return channel in PUSH_CHANNELS
+
+    def is_admin(self, user: str, channel: str = "telegram") -> bool:
+        """Staff commands answer only to BOT_ADMINS: `wechat:openid`, `wecom:userid`, and Telegram ids
+        (bare or `telegram:id`), so an id on one platform never grants rights on another."""
+        if not user:
+            return False
+        admins = self.settings.admins
+        return f"{channel}:{user}" in admins or (channel == "telegram" and user in admins)
+
+    # -- staff ------------------------------------------------------------------------------
+
+    def admin_reply(self, incoming: Incoming) -> str | None:
+        """Answer an admin's /stats, /unanswered or /reload; None for anyone else or any other text."""
+        text = incoming.text.strip()
+        command = text.split(maxsplit=1)[0].lower() if text else ""
+        if command not in ADMIN_COMMANDS or not self.is_admin(incoming.user, incoming.channel):
+            return None
+        if command == "/stats":
+            return "\n".join([*stats_lines(self.store.stats()), f"知识库版本：{self.engine.version}"])
+        if command == "/unanswered":
+            return "\n".join(unanswered_lines(self.store.unanswered()))
+        if self.reload is None:
+            return "此进程未启用重新加载。"
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
+            self.background(self.reload())
+            return f"正在重新加载知识库（当前版本 {self.engine.version}），稍后发送 /stats 查看版本。"
+        return "此进程未启用重新加载。"
+
+    def broadcast_audience(self, channels: Iterable[str] | None = None) -> list[Subscription]:
+        """Active subscribers of the given channels (default: every channel with a sender)."""
+        reachable = set(self.senders or {}) if channels is None else set(channels)
+        return [s for s in self.store.subscribers() if s.channel in reachable]
+
+    async def broadcast(self, text: str, senders: Mapping[str, Sender] | None = None) -> BroadcastReport:
+        """Send to every active subscriber on every pushing channel; one bad chat never stops the rest."""
+        senders = dict(self.senders or {}) if senders is None else senders
+        report = BroadcastReport()
+        for subscription in self.broadcast_audience(senders):
+            try:
+                outcome = await senders[subscription.channel].send(subscription.chat, text)
+            except Exception:
+                log.exception("broadcast to %s:%s failed", subscription.channel, subscription.chat)
+                report.failed += 1
+                continue
+            if outcome == Outcome.SENT:
+                report.sent += 1
+            elif outcome == Outcome.BLOCKED:
+                self.chat_blocked(subscription.channel, subscription.chat)
+                report.blocked += 1
+            else:
+                report.undeliverable += 1
+        return report
