@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot.wechat_crypto import signature as wechat_signature  # noqa: E402  (the bot's own signing)
+from bot.channels.wechat.crypto import signature as wechat_signature  # noqa: E402  (the bot's own signing)
 
 Request = tuple[str, bytes, dict[str, str]]
 

@@ -8,10 +8,11 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -24,6 +25,9 @@ from bot.service import Service, load_engine
 from bot.state.index_cache import IndexCache
 from bot.state.reminders import ReminderLoop, Sender, send_due
 from bot.state.store import Store
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times
@@ -162,28 +166,32 @@ class Reloader:
                 await self.reload()
 
 
+SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
+RELOADER: web.AppKey[Reloader] = web.AppKey("reloader", Reloader)
+ADMIN_NOTIFIERS: web.AppKey[list[Callable[[str], Awaitable[object]]]] = web.AppKey("admin_notifiers", list)
+
+
 def create_app(services: Service) -> web.Application:
     """The aiohttp application with every channel whose settings are present."""
-    from bot.adapters import web as web_adapter
-    from bot.adapters import wechat as wechat_adapter
+    from bot.channels import web as web_adapter
+    from bot.channels.wechat import callback as wechat_adapter
 
     app = web.Application()
+    app[SERVICE] = services
     web_adapter.setup(app, services)
     wechat_adapter.setup(app, services)
     return app
 
 
-def reminder_senders(services: Service, telegram_bot: object | None) -> dict[str, Sender]:
+def reminder_senders(services: Service, telegram_bot: Bot | None) -> dict[str, Sender]:
     """A sender per channel that can push: Telegram when running, WeChat when its API is configured."""
+    from bot.channels.wechat.push import wechat_senders
+
     senders: dict[str, Sender] = {}
     if telegram_bot is not None:
-        from bot.adapters.telegram import TelegramSender
+        from bot.channels.telegram.handlers import TelegramSender
 
-        senders["telegram"] = TelegramSender(telegram_bot, services)  # type: ignore[arg-type]
-    try:
-        from bot.adapters.wechat_push import wechat_senders
-    except ImportError:
-        return senders
+        senders["telegram"] = TelegramSender(telegram_bot, services)
     senders.update(wechat_senders(services))
     return senders
 
@@ -202,88 +210,105 @@ def render_for(services: Service) -> Callable[[Deadline, int], str]:
     return lambda deadline, _days: services.engine.render_reminder(deadline, services.clock())
 
 
+async def _telegram(app: web.Application) -> AsyncIterator[None]:
+    """Telegram for the server's lifetime (when a token is set); its admins hear about reloads."""
+    services = app[SERVICE]
+    runner = None
+    if services.settings.telegram_token:
+        from bot.channels.telegram.runtime import start_telegram
+
+        runner = await start_telegram(services, app)
+        app[ADMIN_NOTIFIERS].append(runner.notify_admins)
+        print("telegram: " + runner.mode, flush=True)
+    services.senders = reminder_senders(services, runner.bot if runner else None)
+    try:
+        yield
+    finally:
+        await close_senders(services.senders)
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.stop()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """The reminder loop and the knowledge watcher, cancelled at shutdown."""
+    services = app[SERVICE]
+    reminders = ReminderLoop(
+        services.store,
+        lambda: services.engine.knowledge.deadlines(),
+        services.senders or {},
+        render_for(services),
+        clock=services.clock,
+        zone=services.settings.zone,
+    )
+    tasks = [
+        asyncio.create_task(reminders.run(), name="reminders"),
+        asyncio.create_task(app[RELOADER].watch(), name="knowledge-watch"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def build_server(services: Service) -> web.Application:
+    """The whole server: channels, Telegram, pushes, reminders and reload, started and stopped by aiohttp."""
+    app = create_app(services)
+    notifiers: list[Callable[[str], Awaitable[object]]] = []
+    app[ADMIN_NOTIFIERS] = notifiers
+
+    async def notify(text: str) -> None:
+        for fn in notifiers:
+            await fn(text)
+
+    reloader = Reloader(services, notify, fit_in_child=True)
+    app[RELOADER] = reloader
+    services.reload = reloader.reload
+    if services.settings.telegram_token and services.settings.telegram_webhook_url:
+        from bot.channels.telegram.runtime import install_webhook_route
+
+        install_webhook_route(app, services.settings)  # routes must exist before the app freezes
+    app.cleanup_ctx.append(_telegram)
+    app.cleanup_ctx.append(_background)
+    return app
+
+
 async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.Event | None = None) -> None:
     """Run everything until SIGINT/SIGTERM (or `stop` is set)."""
     services = build_services(settings, now, engine=load_lean_engine(settings))
-    app = create_app(services)
-    telegram = None
-    if settings.telegram_token:
-        from bot.adapters import telegram as telegram_adapter
-
-        if settings.telegram_webhook_url:
-            telegram_adapter.install_webhook_route(app, settings)
-    admins_notify: list[Callable[[str], object]] = []
-
-    async def notify(text: str) -> None:
-        for fn in admins_notify:
-            outcome = fn(text)
-            if asyncio.iscoroutine(outcome):
-                await outcome
-
-    reloader = Reloader(services, notify, fit_in_child=True)
-    services.reload = reloader.reload
+    app = build_server(services)
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    print(f"web chat: http://{settings.host}:{settings.port}/  (knowledge {services.engine.version})", flush=True)
-    tasks: list[asyncio.Task] = []
-    senders: dict[str, Sender] = {}
     try:
-        if settings.telegram_token:
-            telegram = await telegram_adapter.start_telegram(services, app)
-            admins_notify.append(telegram.notify_admins)
-            print("telegram: " + ("webhook" if settings.telegram_webhook_url else "polling"), flush=True)
-        senders = reminder_senders(services, telegram.bot if telegram else None)
-        services.senders = senders  # subscriptions and broadcasts: the channels reminders can reach
-        loop_ = ReminderLoop(
-            services.store,
-            lambda: services.engine.knowledge.deadlines(),
-            senders,
-            render_for(services),
-            clock=services.clock,
-            zone=settings.zone,
-        )
-        tasks.append(asyncio.create_task(loop_.run(), name="reminders"))
-        tasks.append(asyncio.create_task(reloader.watch(), name="knowledge-watch"))
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        print(f"web chat: http://{settings.host}:{settings.port}/  (knowledge {services.engine.version})", flush=True)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-            loop.add_signal_handler(signal.SIGHUP, lambda: services.background(reloader.reload()))
+            loop.add_signal_handler(signal.SIGHUP, lambda: services.background(app[RELOADER].reload()))
         await stop.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await close_senders(senders)
-        if telegram is not None:
-            with contextlib.suppress(Exception):
-                await telegram.stop()
         await runner.cleanup()
         services.store.close()
 
 
 async def send_due_once(services: Service, now: datetime) -> dict:
     """`reminders send`: set up the senders, send what is due, close them; cron-safe."""
-    bot = None
-    app = None
-    if services.settings.telegram_token:
-        from bot.adapters import telegram as telegram_adapter
+    async with contextlib.AsyncExitStack() as stack:
+        bot = None
+        if services.settings.telegram_token:
+            from bot.channels.telegram.runtime import build_application
 
-        app = telegram_adapter.build_application(services, webhook=True)
-        await app.initialize()
-        bot = app.bot
-    senders = reminder_senders(services, bot)
-    try:
+            application = await stack.enter_async_context(build_application(services, webhook=True))
+            bot = application.bot
+        senders = reminder_senders(services, bot)
+        stack.push_async_callback(close_senders, senders)
         deadlines = services.engine.knowledge.deadlines()
         report = await send_due(deadlines, services.store, now, services.settings.zone, senders, render_for(services))
         return report.as_dict()
-    finally:
-        await close_senders(senders)
-        if app is not None:
-            await app.shutdown()

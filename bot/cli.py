@@ -11,6 +11,7 @@ from typing import TextIO
 
 import yaml
 
+from bot.channels.console import render, repl
 from bot.config import ROOT, Settings, load_settings, parse_moment
 from bot.core.engine import Engine
 from bot.core.model import Incoming
@@ -66,9 +67,7 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         out.write(json.dumps(reply.to_dict(question), ensure_ascii=False) + "\n")
     else:
-        out.write(reply.text + "\n")
-        if reply.suggestions:
-            out.write("\n您还可以问：" + " / ".join(reply.suggestions) + "\n")
+        out.write(render(reply) + "\n")
     return 0
 
 
@@ -76,21 +75,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     """A REPL for staff trying questions out."""
     settings = _settings(args)
     engine = _engine(settings)
-    out.write(engine.intent_reply("help") + "\n（输入 exit 或按 Ctrl-D 退出）\n")
-    while True:
-        try:
-            question = input("你> ")
-        except (EOFError, KeyboardInterrupt):
-            out.write("\n")
-            return 0
-        if question.strip() in ("exit", "quit", "退出"):
-            return 0
-        if not question.strip():
-            continue
-        reply = engine.answer(Incoming(question, "cli"), _now(args, settings))
-        out.write(f"机器人> {reply.text}\n")
-        if reply.suggestions:
-            out.write("  您还可以问：" + " / ".join(reply.suggestions) + "\n")
+    return repl(lambda q: engine.answer(Incoming(q, "cli"), _now(args, settings)), engine.intent_reply("help"), out)
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -69,33 +69,27 @@ def parse_moment(value: str, zone: ZoneInfo) -> datetime:
     return moment
 
 
+_ENV_NAMES = {"db": "BOT_DB", "knowledge_dir": "BOT_KNOWLEDGE", "intents_file": "BOT_INTENTS"}  # others: BOT_<NAME>
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build Settings from BOT_* variables; keyword overrides (CLI flags) win."""
+    """Build Settings from BOT_* variables (an empty one means the default); keyword overrides (CLI flags) win."""
     env = os.environ if env is None else env
-
-    def get(name: str, default: str = "") -> str:
-        return env.get(name, default).strip()
-
-    values: dict[str, object] = {
-        "host": get("BOT_HOST", "127.0.0.1"),
-        "port": int(get("BOT_PORT", "8080") or 8080),
-        "db": Path(get("BOT_DB") or ROOT / "data" / "bot.sqlite3"),
-        "tz": get("BOT_TZ") or DEFAULT_TZ,
-        "knowledge_dir": Path(get("BOT_KNOWLEDGE") or ROOT / "knowledge"),
-        "intents_file": Path(get("BOT_INTENTS") or ROOT / "intents.yaml"),
-        "telegram_token": get("BOT_TELEGRAM_TOKEN"),
-        "telegram_api_url": get("BOT_TELEGRAM_API_URL") or "https://api.telegram.org/bot",
-        "telegram_webhook_url": get("BOT_TELEGRAM_WEBHOOK_URL"),
-        "telegram_webhook_secret": get("BOT_TELEGRAM_WEBHOOK_SECRET"),
-        "wechat_token": get("BOT_WECHAT_TOKEN"),
-        "wechat_appid": get("BOT_WECHAT_APPID"),
-        "wechat_aes_key": get("BOT_WECHAT_AES_KEY"),
-        "wechat_api_url": get("BOT_WECHAT_API_URL") or "https://api.weixin.qq.com",
-        "wechat_secret": get("BOT_WECHAT_SECRET"),
-        "wecom_corpid": get("BOT_WECOM_CORPID"),
-        "wecom_token": get("BOT_WECOM_TOKEN"),
-        "wecom_aes_key": get("BOT_WECOM_AES_KEY"),
-        "admins": frozenset(a.strip() for a in get("BOT_ADMINS").split(",") if a.strip()),
-    }
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV_NAMES.get(f.name, f"BOT_{f.name.upper()}"), "").strip()
+        if not raw:
+            continue
+        if f.name == "admins":
+            values[f.name] = frozenset(a.strip() for a in raw.split(",") if a.strip())
+        elif f.type in ("int", int):
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ValueError(f"{_ENV_NAMES.get(f.name, f'BOT_{f.name.upper()}')} 必须是整数，现在是 {raw!r}") from None
+        elif f.type in ("Path", Path):
+            values[f.name] = Path(raw)
+        else:
+            values[f.name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

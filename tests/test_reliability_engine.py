@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters.telegram import MESSAGE_LIMIT, render_reply, split_message
+from bot.channels.telegram.render import MESSAGE_LIMIT, render_reply, split_message
+from bot.channels.wechat.xml import MAX_TEXT_BYTES, cut_utf8, parse_message_xml, text_reply_xml
 from bot.core.engine import Engine
 from bot.core.model import Incoming, Reply
-from bot.wechat_xml import MAX_TEXT_BYTES, cut_utf8, parse_message_xml, text_reply_xml
 from tests.conftest import CAMPAIGN_NOW, SHANGHAI
 
 CHANNELS = ("web", "wechat", "wecom", "telegram", "cli")

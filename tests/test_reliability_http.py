@@ -25,10 +25,10 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.utils import WeChatSigner
 
 from bot.app import Reloader, build_services, create_app
+from bot.channels.wechat.xml import MAX_TEXT_BYTES, parse_message_xml
 from bot.config import load_settings
 from bot.core.engine import Engine
 from bot.service import Service, load_engine
-from bot.wechat_xml import MAX_TEXT_BYTES, parse_message_xml
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
 
 TOKEN = "reliabilitytoken"

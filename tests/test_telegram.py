@@ -15,13 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bot.adapters.telegram import (
-    WEBHOOK_SECRET_HEADER,
-    Runner,
-    TelegramSender,
-    split_message,
-    start_telegram,
-)
+from bot.channels.telegram.handlers import TelegramSender
+from bot.channels.telegram.render import split_message
+from bot.channels.telegram.runtime import WEBHOOK_SECRET_HEADER, Runner, start_telegram
 from bot.config import ROOT, load_settings
 from bot.core.engine import Engine
 from bot.core.model import Incoming
@@ -301,7 +297,7 @@ async def test_suggestion_buttons_answer_the_suggested_question(bot, fake, servi
     for button in buttons:
         assert len(button["callback_data"].encode()) <= 64
     pressed = buttons[0]
-    suggestion = bot.application.bot_data["handlers"].suggestion_from(pressed["callback_data"])
+    suggestion = pressed["text"]
     reply = services.engine.answer(Incoming("总结材料什么时候交", "telegram"), FIXED_NOW)
     assert suggestion in reply.suggestions
     query_id = fake.push_callback(first, pressed["callback_data"], user_id=USER)
@@ -311,14 +307,22 @@ async def test_suggestion_buttons_answer_the_suggested_question(bot, fake, servi
     assert visible(sent[1]) != visible(first)
 
 
-async def test_long_suggestion_gets_a_short_key_that_still_works(bot, fake, services):
-    handlers = bot.application.bot_data["handlers"]
+async def test_long_suggestion_gets_a_short_key_that_still_works(bot, fake, services, monkeypatch):
     long_question = "广州市有哪些住房城乡建设系统质量月观摩项目以及各项目的施工单位分别是谁"
-    data = handlers.suggestion_data(long_question)
-    assert len(data.encode()) <= 64
+    real = services.engine.answer
+
+    def with_long_suggestion(incoming, now, *rest):
+        reply = real(incoming, now, *rest)
+        reply.suggestions = [long_question]
+        return reply
+
+    monkeypatch.setattr(services.engine, "answer", with_long_suggestion)
     fake.push_text(USER, "联系人")
     [first] = await fake.wait_sent(USER)
-    fake.push_callback(first, data, user_id=USER)
+    [button] = first.buttons
+    assert len(button["callback_data"].encode()) <= 64
+    monkeypatch.setattr(services.engine, "answer", real)
+    fake.push_callback(first, button["callback_data"], user_id=USER)
     sent = await fake.wait_sent(USER, 2)
     assert visible(sent[1]) == engine_text(services, long_question)
 
@@ -326,7 +330,7 @@ async def test_long_suggestion_gets_a_short_key_that_still_works(bot, fake, serv
 async def test_expired_button_says_so_instead_of_guessing(bot, fake):
     fake.push_text(USER, "联系人")
     [first] = await fake.wait_sent(USER)
-    fake.push_callback(first, "k:forgotten", user_id=USER)
+    fake.push_callback(first, "f" * 64, user_id=USER)  # data the bot never handed out (or forgot)
     [answer] = await fake.wait_call("answerCallbackQuery")
     assert "过期" in answer.get("text", "")
     await fake.settle(0.3)
@@ -599,7 +603,7 @@ async def test_broadcast_previews_then_delivers_after_confirm(bot, fake, service
     [preview] = await fake.wait_sent(ADMIN)
     assert "3" in visible(preview) and "<总结材料> & 电子版" in visible(preview)
     assert fake.sent_to(5001) == []  # nothing goes out before the admin confirms
-    confirm = next(b for b in preview.buttons if b["callback_data"].startswith("bc:"))
+    confirm = next(b for b in preview.buttons if b["text"].startswith("确认发送"))
     fake.push_callback(preview, confirm["callback_data"], user_id=ADMIN)
     sent = await fake.wait_sent(ADMIN, 2)
     report = visible(sent[1])
@@ -618,7 +622,7 @@ async def test_broadcast_can_be_cancelled(bot, fake, services):
     services.store.subscribe("telegram", "5001", "5001", FIXED_NOW)
     fake.push_text(ADMIN, "/broadcast 测试")
     [preview] = await fake.wait_sent(ADMIN)
-    cancel = next(b for b in preview.buttons if b["callback_data"].startswith("bx:"))
+    cancel = next(b for b in preview.buttons if b["text"] == "取消")
     fake.push_callback(preview, cancel["callback_data"], user_id=ADMIN)
     sent = await fake.wait_sent(ADMIN, 2)
     assert "取消" in visible(sent[1])
@@ -712,7 +716,7 @@ async def test_broadcast_reaches_wechat_subscribers_too(bot, fake, services):
     fake.push_text(ADMIN, "/broadcast 明天截止")
     [preview] = await fake.wait_sent(ADMIN)
     assert "2" in visible(preview)
-    confirm = next(b for b in preview.buttons if b["callback_data"].startswith("bc:"))
+    confirm = next(b for b in preview.buttons if b["text"].startswith("确认发送"))
     fake.push_callback(preview, confirm["callback_data"], user_id=ADMIN)
     sent = await fake.wait_sent(ADMIN, 2)
     assert "已送达 2" in visible(sent[1])

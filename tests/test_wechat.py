@@ -19,12 +19,8 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 from wechatpy.utils import check_signature as wechatpy_check_signature
 
-from bot.adapters.wechat import ERROR_TEXT, setup
-from bot.config import ROOT, Settings
-from bot.core.model import Incoming
-from bot.service import Service, load_engine
-from bot.state.store import Store
-from bot.wechat_crypto import (
+from bot.channels.wechat.callback import ERROR_TEXT, setup
+from bot.channels.wechat.crypto import (
     AppIdMismatch,
     DecryptError,
     InvalidAESKey,
@@ -33,7 +29,7 @@ from bot.wechat_crypto import (
     check_signature,
     signature,
 )
-from bot.wechat_xml import (
+from bot.channels.wechat.xml import (
     MAX_BODY_BYTES,
     BodyTooLarge,
     MalformedXML,
@@ -43,6 +39,10 @@ from bot.wechat_xml import (
     parse_message_xml,
     text_reply_xml,
 )
+from bot.config import ROOT, Settings
+from bot.core.model import Incoming
+from bot.service import Service, load_engine
+from bot.state.store import Store
 
 TOKEN = "qualitymonth2021"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

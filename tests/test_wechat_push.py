@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.adapters.wechat_push import (
+from bot.channels.wechat.push import (
     AccessTokenCache,
     WeChatApiError,
     WeChatCustomerServiceSender,

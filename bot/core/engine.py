@@ -95,7 +95,7 @@ class Engine:
             "projects": rows,
         }
 
-    # -- small helpers adapters use -----------------------------------------------------------
+    # -- small helpers channels use -----------------------------------------------------------
 
     def menu_question(self, key: str) -> str | None:
         """The question behind a WeChat menu key or a Telegram command."""

@@ -108,7 +108,7 @@ class DeadlineInfo:
 
 @dataclass
 class Reply:
-    """What the engine answers; adapters render it for their channel."""
+    """What the engine answers; channels render it."""
 
     text: str
     intent: str

@@ -11,12 +11,11 @@ import logging
 import re
 import secrets
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
+from bot.channels.http import Refused, json_error, json_response, raw_query, read_body
 from bot.config import parse_moment
 from bot.core.model import Incoming
 from bot.service import Service
@@ -40,51 +39,16 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-_dumps = partial(json.dumps, ensure_ascii=False)
-
-
-class BadRequest(Exception):
-    """Input the API refuses; carries the HTTP status and a message for the page to show."""
-
-    def __init__(self, status: int, message: str) -> None:
-        """Keep status and message together so every refusal is answered the same way."""
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    """JSON with Chinese left readable, for curl users as much as for the page."""
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def _error(status: int, message: str) -> web.Response:
-    """The one error shape of the API: ``{"error": ...}``."""
-    return _json({"error": message}, status=status)
-
-
-async def read_capped(request: web.Request, limit: int = MAX_BODY) -> bytes:
-    """Read the body ourselves, because aiohttp's client_max_size is app-wide and too coarse."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(413, f"请求太大（上限 {limit // 1024} KiB）")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(4096):
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BadRequest(413, f"请求太大（上限 {limit // 1024} KiB）")
-    return bytes(body)
-
-
 def parse_now(value: object, services: Service) -> datetime | None:
     """Let a caller ask "as of" a moment (demos, tests); a naive time is in the bot's zone."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise BadRequest(400, "now 必须是 ISO-8601 时间字符串")
+        raise Refused(400, "now 必须是 ISO-8601 时间字符串")
     try:
         return parse_moment(value, services.settings.zone)
     except ValueError as exc:
-        raise BadRequest(400, str(exc)) from None
+        raise Refused(400, str(exc)) from None
 
 
 def parse_question(body: bytes) -> tuple[str, object]:
@@ -92,21 +56,21 @@ def parse_question(body: bytes) -> tuple[str, object]:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # also bad UTF-8 and nesting deeper than the parser goes
-        raise BadRequest(400, "请求体不是有效的 JSON") from None
+        raise Refused(400, "请求体不是有效的 JSON") from None
     if not isinstance(data, dict):
-        raise BadRequest(400, "请求体必须是 JSON 对象")
+        raise Refused(400, "请求体必须是 JSON 对象")
     text = data.get("text")
     if not isinstance(text, str):
-        raise BadRequest(400, "缺少 text 字段（字符串）")
+        raise Refused(400, "缺少 text 字段（字符串）")
     text = text.strip()
     if not text:
-        raise BadRequest(400, "问题不能为空")
+        raise Refused(400, "问题不能为空")
     if len(text) > MAX_TEXT:
-        raise BadRequest(413, f"问题太长（上限 {MAX_TEXT} 字）")
+        raise Refused(413, f"问题太长（上限 {MAX_TEXT} 字）")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes
-        raise BadRequest(400, "问题包含无效字符") from None
+        raise Refused(400, "问题包含无效字符") from None
     return text, data.get("now")
 
 
@@ -136,34 +100,33 @@ class WebChat:
         """Answer one question through the same path (and question log) as every other channel."""
         try:
             if request.content_type != "application/json":
-                raise BadRequest(400, "Content-Type 必须是 application/json")
-            text, raw_now = parse_question(await read_capped(request))
+                raise Refused(400, "Content-Type 必须是 application/json")
+            text, raw_now = parse_question(await read_body(request, MAX_BODY))
             now = parse_now(raw_now, self.services)
-        except BadRequest as exc:
-            return _error(exc.status, exc.message)
+        except Refused as exc:
+            return json_error(exc.status, exc.message)
         incoming = Incoming(text, channel="web", user=session_id(request), chat="")
         try:
             reply = self.services.ask(incoming, now)
         except Exception:
             log.exception("web: answering %r failed", text[:80])
-            return _error(500, "内部错误，请稍后再试")
-        return _json(reply.to_dict(text))
+            return json_error(500, "内部错误，请稍后再试")
+        return json_response(reply.to_dict(text))
 
     async def deadlines(self, request: web.Request) -> web.Response:
         """Feed the page's countdown card; ``?now=`` shows the card as of another day."""
         try:
-            raw = request.query.get("now")  # aiohttp reads a raw "+08:00" as " 08:00": put the plus back
-            now = parse_now(raw.replace(" ", "+") if raw else raw, self.services)
-        except BadRequest as exc:
-            return _error(exc.status, exc.message)
+            now = parse_now(raw_query(request).get("now"), self.services)
+        except Refused as exc:
+            return json_error(exc.status, exc.message)
         items = self.services.engine.deadlines(now or self.services.clock())
-        return _json([d.to_dict() for d in items])
+        return json_response([d.to_dict() for d in items])
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Tell a probe the process is up and which knowledge it answers from."""
         engine = self.services.engine
         counts = engine.counts()
-        return _json(
+        return json_response(
             {
                 "status": "ok",
                 "knowledge_version": engine.version,

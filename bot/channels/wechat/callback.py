@@ -5,41 +5,30 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from aiohttp import web
 
-from bot.core.model import Incoming
-from bot.service import Service
-from bot.wechat_crypto import (
+from bot.channels.http import Refused, TooLarge, plain_error, raw_query, read_body
+from bot.channels.wechat.crypto import (
     InvalidSignature,
     MessageCrypto,
     WeChatCryptoError,
     check_signature,
 )
-from bot.wechat_xml import (
+from bot.channels.wechat.xml import (
     MAX_BODY_BYTES,
-    BodyTooLarge,
     XMLRejected,
     encrypted_reply_xml,
     parse_message_xml,
     text_reply_xml,
 )
+from bot.core.model import Incoming
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
 SUCCESS = "success"  # what WeChat expects when there is nothing to say
 ERROR_TEXT = "抱歉，系统暂时出了点问题，请稍后再问一次。"
-
-
-class Refused(Exception):
-    """A request we answer with a 4xx and a short plain message instead of XML."""
-
-    def __init__(self, status: int, message: str) -> None:
-        """Keep the status next to the message the client will read."""
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -50,33 +39,6 @@ class Channel:
     token: str
     crypto: MessageCrypto | None
     always_encrypted: bool = False
-
-
-def raw_query(request: web.Request) -> dict[str, str]:
-    """Query parameters with percent-escapes decoded but a raw `+` kept, since base64 fields contain it."""
-    params: dict[str, str] = {}
-    for pair in request.rel_url.raw_query_string.split("&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition("=")
-        params.setdefault(unquote(name), unquote(value))
-    return params
-
-
-async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Read at most `limit` bytes, refusing larger bodies early instead of buffering them."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge("body too large")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(16384):
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge("body too large")
-    return bytes(body)
-
-
-def _plain(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message, content_type="text/plain")
 
 
 def configured_channels(services: Service) -> list[Channel]:
@@ -136,16 +98,18 @@ class CallbackHandler:
 
     def _refusal(self, error: Exception, crypto_problem: str) -> web.Response:
         """Map what went wrong with a request to its 4xx: bad input is never a 500."""
+        if isinstance(error, TooLarge):
+            return plain_error(413, "body too large")
         if isinstance(error, Refused):
-            return _plain(error.status, error.message)
+            return plain_error(error.status, error.message)
         if isinstance(error, XMLRejected):
-            return _plain(error.status, str(error))
+            return plain_error(error.status, str(error))
         if isinstance(error, InvalidSignature):
-            return _plain(403, "invalid signature")
+            return plain_error(403, "invalid signature")
         if isinstance(error, WeChatCryptoError):
-            return _plain(400, f"{crypto_problem}: {error}")
+            return plain_error(400, f"{crypto_problem}: {error}")
         log.error("%s request could not be read", self.channel.name, exc_info=error)
-        return _plain(400, "bad request")
+        return plain_error(400, "bad request")
 
     # -- GET: URL verification ---------------------------------------------------------
 
@@ -175,7 +139,7 @@ class CallbackHandler:
         """Authenticate, decrypt and parse one message, then answer it exactly once."""
         try:
             q = raw_query(request)
-            body = await read_body(request)
+            body = await read_body(request, MAX_BODY_BYTES)
             message, encrypted = self._open(q, body)
         except Exception as e:
             return self._refusal(e, "cannot decrypt")

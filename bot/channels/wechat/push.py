@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bot.wechat_xml import MAX_TEXT_BYTES, cut_utf8
+from bot.channels.wechat.xml import MAX_TEXT_BYTES, cut_utf8
 
 if TYPE_CHECKING:
     from bot.service import Service

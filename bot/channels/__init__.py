@@ -1,0 +1,1 @@
+"""Channels: translate platform payloads to and from the service, nothing else."""

@@ -1,0 +1,1 @@
+"""Telegram through python-telegram-bot: rendering, handlers and the runtime that starts them."""

@@ -1,0 +1,1 @@
+"""WeChat Official Account and WeCom: callback, message crypto, XML and pushes."""
