@@ -12,22 +12,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# `make run PORT=8081 HOST=0.0.0.0` overrides the listen address (else .env or the defaults).
 run: $(STAMP)
-	set -a; [ ! -f .env ] || . ./.env; set +a; $(BIN)/python run_bot.py serve
+	set -a; [ ! -f .env ] || . ./.env; set +a; \
+	$(BIN)/python run_bot.py serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python run_bot.py check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: $(STAMP)
 	$(BIN)/python run_bot.py check
 
 eval: $(STAMP)
-	$(BIN)/python run_bot.py eval ../shared/eval/dev_questions.yaml
+	$(BIN)/python run_bot.py eval
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -90,7 +90,7 @@ class Service:
     clock: Callable[[], datetime]  # aware datetime; fixed under --now
     # channel -> reminder Sender; None until a server or a send run has set up its senders
     senders: dict[str, Sender] | None = None
-    reload: Callable[[], Awaitable[Any]] | None = None  # set by serve(): validate and swap the knowledge
+    reload: Callable[[], Coroutine[Any, Any, Any]] | None = None  # set by serve(): validate and swap the knowledge
     _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
 
     # -- answering ------------------------------------------------------------------------

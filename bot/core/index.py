@@ -77,7 +77,7 @@ class _Space:
         self,
         analyzer: Analyzer,
         terms: Sequence[str],
-        idf: Sequence[float],
+        idf: Sequence[float] | np.ndarray,
         indptr: np.ndarray,
         indices: np.ndarray,
         data: np.ndarray,

@@ -10,6 +10,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -84,6 +85,10 @@ class BuildMemo(Generic[T]):
 folded_for_index = BuildMemo(fold)  # fold() of paraphrases and notice texts, reused by every reload
 
 
+def _lookup(table: Mapping[str, str], match: re.Match[str]) -> str:
+    return table[match.group(0)]
+
+
 class Normalizer:
     """Applies the lexicon's phrase maps after script folding; built once per knowledge snapshot."""
 
@@ -102,7 +107,7 @@ class Normalizer:
         """The comparable form of a question or paraphrase (`folded`: fold() or a memo of it)."""
         text = folded(text)
         for pattern, table in self._steps:
-            text = pattern.sub(lambda m, t=table: t[m.group(0)], text)
+            text = pattern.sub(partial(_lookup, table), text)
         text = _LOOSE_MARKS.sub(" ", _NOISE.sub(" ", text))
         return _SPACES.sub(" ", text).strip()
 

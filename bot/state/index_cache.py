@@ -86,7 +86,8 @@ class IndexCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".index-", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=np.frombuffer(blob, dtype=np.uint8), **arrays)
+                payload: dict[str, Any] = {"meta": np.frombuffer(blob, dtype=np.uint8), **arrays}
+                np.savez(f, **payload)
             os.replace(tmp, self.path)
             tmp = None
         except OSError as exc:  # a read-only or full disk only costs the next start its speed

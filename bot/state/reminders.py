@@ -423,7 +423,7 @@ async def _retry_stale(
             and (row["deadline_id"], row["for_date"], row["channel"], row["chat"]) not in newer_due
             and not overtaken
         )
-        if not current:
+        if not current or deadline is None:
             store.finish_reminder(*ident, Outcome.SKIPPED.value, now, **kw)
             report.skipped += 1
             continue

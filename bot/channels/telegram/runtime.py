@@ -10,7 +10,8 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -86,7 +87,7 @@ def build_application(services: Service, *, webhook: bool = False) -> Applicatio
     application.bot_data["handlers"] = handlers
 
     new_message = filters.UpdateType.MESSAGE
-    commands: list[tuple[str | list[str], Callable[..., Awaitable[None]]]] = [
+    commands: list[tuple[str | list[str], Callable[..., Coroutine[Any, Any, None]]]] = [
         (["start", "help"], handlers.help),
         ("deadlines", handlers.deadlines),
         ("contact", handlers.contact),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bot.channels.wechat.xml import MAX_TEXT_BYTES, cut_utf8
+from bot.core.model import Outcome
 
 if TYPE_CHECKING:
     from bot.service import Service
@@ -142,10 +143,10 @@ class WeChatCustomerServiceSender:
         """Release the HTTP session at shutdown."""
         await self.tokens.close()
 
-    async def send(self, chat: str, text: str) -> str:
-        """Deliver text; "sent", "undeliverable" (48 h window, bad openid), "blocked" (unfollowed), else raise."""
+    async def send(self, chat: str, text: str) -> Outcome:
+        """Deliver text; SENT, UNDELIVERABLE (48 h window, bad openid), BLOCKED (unfollowed), else raise."""
         if not chat:
-            return "undeliverable"
+            return Outcome.UNDELIVERABLE
         body = json.dumps(
             {
                 "touser": chat,
@@ -158,20 +159,20 @@ class WeChatCustomerServiceSender:
             token = await self.tokens.get()
             code, data = await self._post(token, body)
             if code == 0:
-                return "sent"
+                return Outcome.SENT
             if code in TOKEN_INVALID and attempt == 1:
                 log.info("wechat access_token rejected (%s): fetching a new one", code)
                 self.tokens.invalidate(token)
                 continue
             if code == OUT_OF_WINDOW:
                 log.info("wechat user %s is outside the 48 h customer-service window", chat)
-                return "undeliverable"
+                return Outcome.UNDELIVERABLE
             if code == UNSUBSCRIBED:
                 log.info("wechat user %s no longer follows the account", chat)
-                return "blocked"
+                return Outcome.BLOCKED
             if code == INVALID_OPENID:
                 log.info("wechat openid %s is not valid for this account", chat)
-                return "undeliverable"
+                return Outcome.UNDELIVERABLE
             raise WeChatApiError(code, str(data.get("errmsg", "")))
         raise AssertionError("unreachable")  # pragma: no cover
 

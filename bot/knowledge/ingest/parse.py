@@ -394,7 +394,7 @@ class Parser:
             if m := L1.match(text):
                 title, inline = _head_split(m.group(2), "：:。")
                 section = Block(
-                    1, cn_numeral(m.group(1)), m.group(1), title, inline, lines=list(para.lines)
+                    1, cn_numeral(m.group(1)) or 0, m.group(1), title, inline, lines=list(para.lines)
                 )
                 self.sections.append(section)
                 sub = None
@@ -402,7 +402,7 @@ class Parser:
                 title, _ = _head_split(m.group(2), "。")
                 sub = Block(
                     2,
-                    cn_numeral(m.group(1)),
+                    cn_numeral(m.group(1)) or 0,
                     f"{section.label}（{m.group(1)}）",
                     title,
                     lines=list(para.lines),

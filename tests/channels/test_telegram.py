@@ -24,7 +24,7 @@ from bot.core.model import Incoming
 from bot.service import Service, load_engine
 from bot.state.reminders import send_due
 from bot.state.store import Store
-from tests.fake_bot_api import BOT_USERNAME, TOKEN, FakeBotApi, Sent
+from tests.fakes.bot_api import BOT_USERNAME, TOKEN, FakeBotApi, Sent
 
 # PTB itself warns whenever it builds a RetryAfter (int vs timedelta migration); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

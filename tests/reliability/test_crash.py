@@ -1,7 +1,7 @@
 """`run_bot.py reminders send` killed mid-run, as cron would run it: each subscriber still gets each reminder once.
 
 Real processes: the command runs as a subprocess and talks HTTP to the fake Bot API in this test's
-event loop (tests/fake_bot_api.py), which answers sendMessage slowly, counts what reached each chat,
+event loop (tests/fakes/bot_api.py), which answers sendMessage slowly, counts what reached each chat,
 and SIGKILLs the sender while a message is in flight.
 
 The promise under test is the policy written in bot/reminders.py: a reminder is claimed as a
@@ -32,7 +32,7 @@ from aiohttp import web
 from bot.config import ROOT
 from bot.state.reminders import STALE_AFTER
 from bot.state.store import Store
-from tests.fake_bot_api import TOKEN, FakeBotApi, _params
+from tests.fakes.bot_api import TOKEN, FakeBotApi, _params
 
 SH = ZoneInfo("Asia/Shanghai")
 CHATS = [str(5001 + i) for i in range(8)]

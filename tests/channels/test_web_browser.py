@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from test_web import make_services
+from tests.channels.test_web import make_services
 
 from bot.app import create_app
 from bot.config import ROOT
