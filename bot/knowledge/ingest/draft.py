@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from bot.core.text import to_cn_numeral
+from bot.core.text import cn_date, to_cn_numeral
 from bot.knowledge.ingest.parse import (
     BASIS,
     OFFICE,
@@ -255,7 +255,7 @@ class _Builder:
             )
         )
         if p.issued:
-            date = f"{p.issued.year}年{p.issued.month}月{p.issued.day}日"
+            date = cn_date(p.issued)
             out.append(
                 self._unit(
                     self.uid("doc-date"),
