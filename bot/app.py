@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from bot.knowledge.check import KnowledgeError
 from bot.knowledge.load import load_knowledge
 from bot.service import Service, load_engine
 from bot.state.index_cache import IndexCache
+from bot.state.last_good import LastGood
 from bot.state.reminders import ReminderLoop, Sender, send_due
 from bot.state.store import Store
 
@@ -73,6 +74,32 @@ def load_lean_engine(settings: Settings) -> Engine:
     knowledge = load_knowledge(settings.knowledge_dir, settings.intents_file)
     fit_index_in_child(settings, knowledge.version)
     return Engine(knowledge, zone=settings.zone, cache=IndexCache(settings.cache_dir))
+
+
+def keep_last_good(settings: Settings, version: str) -> None:
+    """Remember the knowledge that just loaded cleanly, for a start-up after a broken edit."""
+    LastGood(settings.cache_dir / "last-good").save(settings.knowledge_dir, settings.intents_file, version)
+
+
+def load_serving_engine(settings: Settings) -> tuple[Engine, list[str]]:
+    """The engine to serve with, and the problems when the knowledge is broken but a good copy exists.
+
+    A broken knowledge file at start-up does not take the bot down when the last good version is
+    known: the bot starts from that copy and reports itself degraded. With no good copy the
+    KnowledgeError propagates (the caller exits 1 with the same messages as `check`).
+    """
+    try:
+        engine = load_lean_engine(settings)
+    except KnowledgeError as exc:
+        copy = LastGood(settings.cache_dir / "last-good")
+        if not copy.exists():
+            raise
+        problems = [str(p) for p in exc.problems]
+        log.error("knowledge is broken; starting from the last good version %s:\n%s", copy.version(), exc)
+        fallback = replace(settings, knowledge_dir=copy.knowledge_dir, intents_file=copy.intents_file)
+        return load_lean_engine(fallback), problems
+    keep_last_good(settings, engine.version)
+    return engine, []
 
 
 def build_services(settings: Settings, now: datetime | None = None, engine: Engine | None = None) -> Service:
@@ -143,12 +170,16 @@ class Reloader:
                 await asyncio.to_thread(engine.swap, knowledge)
                 result = ReloadResult(True, engine.version)
                 log.info("knowledge reloaded: version %s", engine.version)
+                await asyncio.to_thread(keep_last_good, s, knowledge.version)
+                self.services.knowledge_loaded(engine.version)
             except KnowledgeError as exc:
                 result = ReloadResult(False, engine.version, [str(p) for p in exc.problems])
                 log.error("knowledge reload failed, still serving %s:\n%s", engine.version, exc)
+                self.services.knowledge_broken(result.problems)
             except Exception as exc:  # an unexpected bug must not take the bot down either
                 log.exception("knowledge reload crashed")
                 result = ReloadResult(False, engine.version, [f"{type(exc).__name__}: {exc}"])
+                self.services.knowledge_broken(result.problems)
             self.last = result
         if self.notify is not None:
             with contextlib.suppress(Exception):
@@ -277,7 +308,10 @@ def build_server(services: Service) -> web.Application:
 
 async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.Event | None = None) -> None:
     """Run everything until SIGINT/SIGTERM (or `stop` is set)."""
-    services = build_services(settings, now, engine=load_lean_engine(settings))
+    engine, problems = load_serving_engine(settings)
+    services = build_services(settings, now, engine=engine)
+    if problems:
+        services.knowledge_broken(problems)
     app = build_server(services)
     runner = web.AppRunner(app, access_log=None)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from datetime import datetime
@@ -126,6 +127,16 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         asyncio.run(serve(settings, parse_now(args.now, settings)))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        reason = {errno.EADDRINUSE: "端口已被占用", errno.EACCES: "没有权限使用这个端口", errno.EADDRNOTAVAIL: "这个地址不属于本机"}
+        print(
+            f"无法在 {settings.host}:{settings.port} 启动：{reason[exc.errno]}。"
+            f"请换一个端口或地址，例如 make run PORT={settings.port + 1}（或 run_bot.py serve --port {settings.port + 1}）。",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -37,6 +37,9 @@ class Settings:
     wecom_token: str = ""
     wecom_aes_key: str = ""
     admins: frozenset[str] = field(default_factory=frozenset)
+    rate_limit: str = "on"  # "off" lifts per-client limits (benchmarks)
+    rate_per_minute: int = 30  # questions per client per minute, on average
+    rate_burst: int = 10  # questions a client may send in a quick burst
 
     @property
     def cache_dir(self) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from bot.core.engine import Engine
 from bot.core.model import Incoming, Outcome, Reply
 from bot.knowledge.load import load_knowledge
 from bot.state.index_cache import IndexCache
+from bot.state.limits import RateLimiter, Unlimited
 from bot.state.reminders import Sender, unsubscribe_blocked
 from bot.state.store import Store, Subscription
 
@@ -36,6 +38,22 @@ def load_engine(
     """Load, validate and index the knowledge in one call (raises KnowledgeError)."""
     cache = IndexCache(cache_dir) if cache_dir is not None else None
     return Engine(load_knowledge(knowledge_dir, intents_file), zone=zone, cache=cache)
+
+
+@dataclass
+class KnowledgeStatus:
+    """Whether the bot answers from the knowledge as staff last saved it, or from an older good copy."""
+
+    ok: bool = True
+    problems: list[str] = field(default_factory=list)  # file:line: key: message, when degraded
+    since: datetime | None = None
+    serving: str = ""  # the version answered from
+
+    def describe(self) -> str:
+        """One line for /healthz, logs and the staff console."""
+        if self.ok:
+            return f"知识库正常，版本 {self.serving}"
+        return f"知识库有错误，仍使用上一个正确的版本 {self.serving}：" + "；".join(self.problems[:5])
 
 
 @dataclass
@@ -92,6 +110,25 @@ class Service:
     senders: dict[str, Sender] | None = None
     reload: Callable[[], Coroutine[Any, Any, Any]] | None = None  # set by serve(): validate and swap the knowledge
     _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
+    status: KnowledgeStatus = field(default_factory=KnowledgeStatus)
+    limiter: RateLimiter | Unlimited = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Per-client limits from the settings (BOT_RATE_LIMIT=off switches them off)."""
+        s = self.settings
+        on = s.rate_limit.lower() not in ("off", "0", "false", "no")
+        self.limiter = RateLimiter(s.rate_per_minute, s.rate_burst) if on else Unlimited()
+        if self.engine is not None and not self.status.serving:
+            self.status.serving = self.engine.version
+
+    def knowledge_loaded(self, version: str) -> None:
+        """A good load or reload: the bot answers from what staff saved."""
+        self.status = KnowledgeStatus(True, [], self.clock(), version)
+
+    def knowledge_broken(self, problems: list[str]) -> None:
+        """A broken edit: keep answering from the last good version, and say so everywhere staff look."""
+        since = self.status.since if not self.status.ok else self.clock()
+        self.status = KnowledgeStatus(False, list(problems), since, self.engine.version)
 
     # -- answering ------------------------------------------------------------------------
 
@@ -108,6 +145,7 @@ class Service:
         elif reply.action == "unsubscribe" and incoming.chat:
             self.store.unsubscribe(incoming.channel, incoming.chat)
         top = reply.sources[0] if reply.sources else None
+        reply.answer_id = secrets.token_hex(8)
         try:
             self.store.log_question(
                 now,
@@ -118,10 +156,16 @@ class Service:
                 top.id if top else None,
                 top.score if top else None,
                 reply.fallback,
+                answer_id=reply.answer_id,
             )
         except Exception:  # a full disk must not cost the user the answer
             log.exception("could not log question")
+            reply.answer_id = ""
         return reply
+
+    def feedback(self, answer_id: str, helpful: bool, channel: str, user: str = "") -> bool:
+        """A 👍 or 👎 on an answer this bot gave; False when the answer is unknown (or too old)."""
+        return self.store.record_feedback(answer_id, 1 if helpful else -1, self.clock(), channel, user)
 
     def once(self, key: str, user: str, answer: Callable[[], str | None]) -> str | None:
         """The reply to a platform message, computed once: a retry of the same message gets the same reply.

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
+import aiohttp.test_utils
 import pytest
 
 from bot.app import Reloader, build_services, serve
 from bot.config import load_settings
 from bot.core.model import Incoming
-from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
+from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE, ROOT
 
 NOTICE = "gd-2021-quality-month.yaml"
 
@@ -113,3 +116,96 @@ async def test_serve_answers_on_defaults_and_stops_cleanly(tmp_path: Path) -> No
         stop.set()
         await asyncio.wait_for(task, 10)
     assert (tmp_path / "data" / "bot.sqlite3").exists()
+
+
+async def wait_health(session: aiohttp.ClientSession, port: int) -> dict:
+    for _ in range(200):
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                return await r.json()
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("server did not come up")
+
+
+async def test_healthz_says_degraded_after_a_broken_reload_until_a_good_one(live) -> None:
+    from bot.app import create_app
+
+    reloader = Reloader(live)
+    live.reload = reloader.reload
+    server = aiohttp.test_utils.TestServer(create_app(live))
+    async with aiohttp.test_utils.TestClient(server) as client:
+        assert (await (await client.get("/healthz")).json())["status"] == "ok"
+        path = live.settings.knowledge_dir / NOTICE
+        good = path.read_text(encoding="utf-8")
+        path.write_text(good.replace("date: 2021-09-30", "date: 下周", 1), encoding="utf-8")
+        await reloader.reload()
+        health = await (await client.get("/healthz")).json()
+        assert health["status"] == "degraded"
+        assert f"{NOTICE}:" in health["error"] and "deadlines[0].date" in health["error"]
+        path.write_text(good, encoding="utf-8")
+        await reloader.reload()
+        assert (await (await client.get("/healthz")).json())["status"] == "ok"
+
+
+async def test_a_broken_file_at_start_up_serves_the_last_good_knowledge(tmp_path: Path) -> None:
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, kdir)
+    intents = tmp_path / "intents.yaml"
+    shutil.copy(INTENTS, intents)
+    port = free_port()
+    settings = load_settings({}, port=port, knowledge_dir=kdir, intents_file=intents, db=tmp_path / "data" / "bot.sqlite3")
+    async with aiohttp.ClientSession() as session:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, CAMPAIGN_NOW, stop))  # a good start keeps a copy
+        assert (await wait_health(session, port))["status"] == "ok"
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        path = kdir / NOTICE
+        path.write_text(path.read_text(encoding="utf-8").replace("83133733", "83139999").replace("date: 2021-09-30", "date: 下周", 1), encoding="utf-8")
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, CAMPAIGN_NOW, stop))
+        try:
+            health = await wait_health(session, port)
+            assert health["status"] == "degraded"
+            assert f"{NOTICE}:" in health["error"] and "deadlines[0].date" in health["error"]
+            async with session.post(f"http://127.0.0.1:{port}/api/ask", json={"text": "联系电话是多少"}) as r:
+                assert "020-83133733" in (await r.json())["answer"]  # the last good knowledge answers
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+def run_serve(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_bot.py"), "serve", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_busy_port_is_one_line_naming_the_port_and_the_way_out(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve("--port", str(port), "--db", str(tmp_path / "bot.sqlite3"), cwd=tmp_path)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if "INFO" not in line]
+    assert len(lines) == 1, done.stderr
+    assert str(port) in lines[0] and "占用" in lines[0] and "PORT=" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_broken_knowledge_without_a_good_copy_exits_with_the_check_messages(tmp_path: Path) -> None:
+    kdir = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, kdir)
+    path = kdir / NOTICE
+    path.write_text(path.read_text(encoding="utf-8").replace("date: 2021-09-30", "date: 下周", 1), encoding="utf-8")
+    common = ["--knowledge", str(kdir), "--intents", str(INTENTS), "--db", str(tmp_path / "data" / "bot.sqlite3")]
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "run_bot.py"), "check", *common], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    done = run_serve("--port", str(free_port()), *common, cwd=tmp_path)
+    assert done.returncode == 1 and check.returncode == 1
+    problem = next(line for line in check.stderr.splitlines() if "deadlines[0].date" in line)
+    assert problem in done.stderr
+    assert "Traceback" not in done.stderr

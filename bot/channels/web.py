@@ -74,6 +74,22 @@ def parse_question(body: bytes) -> tuple[str, object]:
     return text, data.get("now")
 
 
+def parse_feedback(body: bytes) -> tuple[str, bool]:
+    """The answer a vote is about and whether it helped."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refused(400, "请求体不是有效的 JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "请求体必须是 JSON 对象")
+    answer_id, vote = data.get("answer_id"), data.get("vote")
+    if not isinstance(answer_id, str) or not re.fullmatch(r"[0-9a-f]{8,32}", answer_id):
+        raise Refused(400, "缺少有效的 answer_id")
+    if vote not in ("up", "down"):
+        raise Refused(400, "vote 必须是 up 或 down")
+    return answer_id, vote == "up"
+
+
 def session_id(request: web.Request) -> str:
     """The anonymous id the page was given, so the question log can group one visitor's turns."""
     value = request.cookies.get(SESSION_COOKIE, "")
@@ -113,6 +129,18 @@ class WebChat:
             return json_error(500, "内部错误，请稍后再试")
         return json_response(reply.to_dict(text))
 
+    async def feedback(self, request: web.Request) -> web.Response:
+        """👍/👎 under an answer: ``{"answer_id": "…", "vote": "up" | "down"}``."""
+        try:
+            if request.content_type != "application/json":
+                raise Refused(400, "Content-Type 必须是 application/json")
+            answer_id, helpful = parse_feedback(await read_body(request, MAX_BODY))
+        except Refused as exc:
+            return json_error(exc.status, exc.message)
+        if not self.services.feedback(answer_id, helpful, "web", session_id(request)):
+            return json_error(404, "找不到这条回答，可能已过期")
+        return json_response({"ok": True})
+
     async def deadlines(self, request: web.Request) -> web.Response:
         """Feed the page's countdown card; ``?now=`` shows the card as of another day."""
         try:
@@ -126,9 +154,12 @@ class WebChat:
         """Tell a probe the process is up and which knowledge it answers from."""
         engine = self.services.engine
         counts = engine.counts()
+        status = self.services.status
         return json_response(
             {
-                "status": "ok",
+                "status": "ok" if status.ok else "degraded",
+                "error": None if status.ok else status.describe(),
+                "problems": status.problems,
                 "knowledge_version": engine.version,
                 "units": counts.get("units"),
                 "deadlines": counts.get("deadlines"),
@@ -142,6 +173,7 @@ def setup(app: web.Application, services: Service) -> None:
     chat = WebChat(services)
     app.router.add_get("/", chat.index)
     app.router.add_post("/api/ask", chat.ask)
+    app.router.add_post("/api/feedback", chat.feedback)
     app.router.add_get("/api/deadlines", chat.deadlines)
     app.router.add_get("/healthz", chat.healthz)
     app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -116,7 +116,8 @@ class Reply:
     sources: list[Source] = field(default_factory=list)
     deadlines: list[DeadlineInfo] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
-    action: str | None = None  # "subscribe" / "unsubscribe": the adapter carries it out
+    action: str | None = None  # "subscribe" / "unsubscribe": the service carries it out
+    answer_id: str = ""  # set by the service when the answer is logged, for 👍/👎 feedback
 
     def to_dict(self, question: str) -> dict[str, Any]:
         """The one JSON object of `ask --json` and POST /api/ask."""
@@ -129,6 +130,7 @@ class Reply:
             "deadlines": [d.to_dict() for d in self.deadlines],
             "suggestions": list(self.suggestions),
             "action": self.action,
+            "answer_id": self.answer_id,
         }
 
 

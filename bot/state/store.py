@@ -93,6 +93,18 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE dedupe ADD COLUMN user TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX dedupe_user ON dedupe (user)",
     ],
+    [
+        # Feedback (👍/👎) refers to one logged answer by a random id the client was given.
+        "ALTER TABLE questions ADD COLUMN answer_id TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX questions_answer ON questions (answer_id)",
+        """CREATE TABLE feedback (
+            answer_id TEXT PRIMARY KEY,
+            vote INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            user TEXT NOT NULL DEFAULT ''
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -454,6 +466,7 @@ class Store:
         top_source: str | None,
         score: float | None,
         fallback: bool,
+        answer_id: str = "",
     ) -> None:
         """Keep each question so staff can see what goes unanswered (buffered: see the module notes)."""
         row = (
@@ -465,6 +478,7 @@ class Store:
             top_source,
             None if score is None else float(score),
             1 if fallback else 0,
+            answer_id,
         )
         with self._lock:
             self._questions.append(row)
@@ -488,8 +502,9 @@ class Store:
             try:
                 with self._tx() as conn:
                     conn.executemany(
-                        """INSERT INTO questions (at, channel, user, question, intent, top_source, score, fallback)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                        """INSERT INTO questions
+                             (at, channel, user, question, intent, top_source, score, fallback, answer_id)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                         rows,
                     )
             except sqlite3.Error:
@@ -504,6 +519,32 @@ class Store:
             pass
         except Exception:
             log.exception("could not write the question log")
+
+    def record_feedback(self, answer_id: str, vote: int, now: datetime, channel: str, user: str = "") -> bool:
+        """Keep a 👍 (+1) or 👎 (-1) on a logged answer; the latest vote counts. False for an unknown answer."""
+        if not answer_id or vote not in (1, -1):
+            return False
+        with self._lock:
+            self.flush()  # the answer may still be in the buffer
+            with self._tx() as conn:
+                known = conn.execute("SELECT 1 FROM questions WHERE answer_id = ? LIMIT 1", (answer_id,)).fetchone()
+                if known is None:
+                    return False
+                conn.execute(
+                    """INSERT INTO feedback (answer_id, vote, at, channel, user) VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (answer_id) DO UPDATE SET vote = excluded.vote, at = excluded.at""",
+                    (answer_id, vote, _ts(now), channel, user),
+                )
+        return True
+
+    def feedback_rows(self) -> list[dict[str, Any]]:
+        """Every vote with the question and the unit that answered it, newest first."""
+        self.flush()
+        rows = self._read(
+            """SELECT f.answer_id, f.vote, f.at, f.channel, q.question, q.top_source, q.intent
+               FROM feedback f JOIN questions q ON q.answer_id = f.answer_id ORDER BY f.at DESC"""
+        )
+        return [dict(r) for r in rows]
 
     def stats(self) -> dict[str, Any]:
         """Counts for the admin: questions, fallbacks and their rate, active subscribers per channel."""

@@ -26,6 +26,7 @@ REPLY_KEYS = {
     "deadlines",
     "suggestions",
     "action",
+    "answer_id",
 }
 
 
@@ -214,3 +215,30 @@ async def test_static_files_are_served(client):
     assert missing.status == 404
     escape = await client.get("/static/..%2f..%2fconfig.py")
     assert escape.status in (403, 404)
+
+
+async def test_feedback_is_kept_with_the_question_and_the_unit_that_answered(client, services):
+    data = await (await client.post("/api/ask", json={"text": "联系电话是多少"})).json()
+    assert data["answer_id"]
+    resp = await client.post("/api/feedback", json={"answer_id": data["answer_id"], "vote": "down"})
+    assert resp.status == 200
+    [row] = services.store.feedback_rows()
+    assert (row["vote"], row["question"], row["top_source"]) == (-1, "联系电话是多少", data["sources"][0]["id"])
+    await client.post("/api/feedback", json={"answer_id": data["answer_id"], "vote": "up"})  # changed their mind
+    assert [r["vote"] for r in services.store.feedback_rows()] == [1]
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"answer_id": "0123456789abcdef", "vote": "up"}, 404),  # never given out
+        ({"answer_id": "0123456789abcdef", "vote": "meh"}, 400),
+        ({"answer_id": "../../etc", "vote": "up"}, 400),
+        ({"vote": "up"}, 400),
+    ],
+)
+async def test_bad_feedback_is_refused_and_changes_nothing(client, services, body, status):
+    resp = await client.post("/api/feedback", json=body)
+    assert resp.status == status
+    assert "error" in await resp.json()
+    assert services.store.feedback_rows() == []

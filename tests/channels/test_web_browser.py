@@ -17,12 +17,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from tests.channels.test_web import make_services
 
 from bot.app import create_app
 from bot.config import ROOT
 from bot.core.engine import Engine
 from bot.service import load_engine
+from tests.channels.test_web import make_services
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
