@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.core.engine import Engine
+from bot.core.engine import Engine, Explanation
 from bot.core.model import Incoming, Outcome, Reply
 from bot.knowledge.load import load_knowledge
 from bot.state.index_cache import IndexCache
@@ -166,6 +166,13 @@ class Service:
     def feedback(self, answer_id: str, helpful: bool, channel: str, user: str = "") -> bool:
         """A 👍 or 👎 on an answer this bot gave; False when the answer is unknown (or too old)."""
         return self.store.record_feedback(answer_id, 1 if helpful else -1, self.clock(), channel, user)
+
+    def hit_test(self, text: str, now: datetime | None = None, previous: list[str] | None = None) -> Explanation:
+        """How the bot would answer `text` (after the `previous` turns of a chat), without logging it."""
+        now = now or self.clock()
+        for turn in previous or []:
+            self.engine.answer(Incoming(turn, "console"), now)
+        return self.engine.explain(Incoming(text, "console"), now)
 
     def once(self, key: str, user: str, answer: Callable[[], str | None]) -> str | None:
         """The reply to a platform message, computed once: a retry of the same message gets the same reply.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,33 @@ def fill(template: str, **values: object) -> str:
         return string.Formatter().vformat(template, (), _Blank(values))
     except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One retrieval hit as staff see it in a hit test."""
+
+    target: str  # unit:ID or intent:NAME
+    title: str
+    score: float
+
+
+@dataclass
+class Explanation:
+    """A hit test: the normalised question, the entities found, the top candidates and the decision."""
+
+    normalized: str
+    entities: list[tuple[str, str]]  # (role, name)
+    candidates: list[Candidate]
+    reason: str
+    reply: Reply
+
+    @property
+    def decision(self) -> str:
+        """answered | declined | intent."""
+        if self.reply.fallback:
+            return "declined"
+        return "answered" if self.reply.sources else "intent"
 
 
 class Engine:
@@ -174,6 +202,35 @@ class Engine:
             )
         unit = self._drill_down(index, k.units[target.name], analysis)
         return self._compose(index, unit, score, analysis, now, ranked, several=len(k.documents) > 1)
+
+    def explain(self, incoming: Incoming, now: datetime) -> Explanation:
+        """What the engine saw and why it answered as it did: for staff testing a question."""
+        index = self._index
+        k = index.knowledge
+        analysis = index.analyze(incoming.text[:2000])
+        reply = self.answer(incoming, now)
+        chosen = self._documents_for(index, analysis.normalized, now) if analysis.normalized else None
+        ranked = self._resolve(index, index.search(analysis), chosen[0], analysis.entities) if chosen else []
+        candidates = []
+        for target, score in ranked[:5]:
+            title = k.units[target.name].title if target.is_unit else f"意图：{target.name}"
+            candidates.append(Candidate(str(target), title, round(score, 4)))
+        if not analysis.normalized:
+            reason = "问题为空"
+        elif chosen is None:
+            reason = "问题提到的年份没有收录通知"
+        elif reply.fallback and ranked and self._is_out_of_scope(k, ranked[0][0]):
+            reason = "与“超出范围”的示例问题最接近"
+        elif reply.fallback and ranked and ranked[0][1] < THRESHOLD:
+            reason = f"最高得分 {ranked[0][1]:.2f} 低于阈值 {THRESHOLD}"
+        elif reply.fallback:
+            reason = "与超出范围的示例太接近，或没有足够把握"
+        elif reply.sources:
+            reason = f"由“{reply.sources[0].title}”回答（得分 {reply.sources[0].score:.2f}）"
+        else:
+            reason = f"对话意图：{reply.intent}"
+        entities = [(e.role, e.canonical) for e in analysis.entities]
+        return Explanation(analysis.normalized, entities, candidates, reason, reply)
 
     def _entity_only(self, index: Index, analysis: Analysis, docs: list[Document]) -> Unit | None:
         """The table to answer from when a question is nothing but a city, project or company name."""
