@@ -10,15 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-
 from bot.channels.console import render, repl
 from bot.config import ROOT, Settings, load_settings, parse_moment
 from bot.core.engine import Engine
-from bot.core.model import Incoming
+from bot.core.model import Context, Incoming, Reply
 from bot.knowledge.check import KnowledgeError
-from bot.knowledge.evaluate import evaluate
+from bot.knowledge.evaluate import SetSpec, load_cases, load_manifest, score
 from bot.service import load_engine
+from bot.state.conversations import Conversations
 
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
@@ -55,12 +54,15 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     engine = _engine(settings)
     now = _now(args, settings)
     if args.jsonl:
+        conversations = Conversations()
         for line in sys.stdin:
-            question = line.rstrip("\n")
+            question, chat = _jsonl_line(line)
             if not question.strip():
                 continue
-            reply = engine.answer(Incoming(question, "cli"), now)
-            out.write(json.dumps(reply.to_dict(question), ensure_ascii=False) + "\n")
+            ctx = conversations.get(chat, now) if chat else Context()
+            reply, ctx = engine.respond(Incoming(question, "cli", chat=chat), now, ctx)
+            conversations.put(chat, ctx, now)
+            out.write(json.dumps({**reply.to_dict(question), **({"chat": chat} if chat else {})}, ensure_ascii=False) + "\n")
             out.flush()
         return 0
     question = " ".join(args.question)
@@ -72,11 +74,32 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _jsonl_line(line: str) -> tuple[str, str]:
+    """A plain question a line, or {"text": "…", "chat": "ID"}: lines of one chat id are one conversation."""
+    text = line.rstrip("\n")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text, ""
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
+            chat = data.get("chat", "")
+            return data["text"], str(chat) if chat is not None else ""
+    return text, ""
+
+
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
-    """A REPL for staff trying questions out."""
+    """A REPL for staff trying questions out; it keeps the conversation, as a chat does."""
     settings = _settings(args)
     engine = _engine(settings)
-    return repl(lambda q: engine.answer(Incoming(q, "cli"), _now(args, settings)), engine.intent_reply("help"), out)
+    context = Context()
+
+    def answer(question: str) -> Reply:
+        nonlocal context
+        reply, context = engine.respond(Incoming(question, "cli", chat="console"), _now(args, settings), context)
+        return reply
+
+    return repl(answer, engine.intent_reply("help"), out)
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
@@ -98,20 +121,37 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    """Print failures and the pass rate; exit 1 below --min."""
+    """Score question sets (every set the project keeps when no file is given); exit 1 below the floor."""
     settings = _settings(args)
     engine = _engine(settings)
-    try:
-        cases = yaml.safe_load(Path(args.file).read_text(encoding="utf-8")) or []
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
-    passed, failures = evaluate(engine, cases, _now(args, settings))
-    for line in failures:
-        out.write(line + "\n")
-    rate = passed / len(cases) if cases else 0.0
-    out.write(f"{passed}/{len(cases)} passed ({rate:.1%})\n")
-    return 0 if rate >= args.min else 1
+    if args.file:
+        specs = [SetSpec(Path(args.file), args.now or "", args.min)]
+    else:
+        try:
+            specs = load_manifest(ROOT / "tests" / "data" / "eval_sets.yaml")
+        except (ValueError, KeyError) as exc:
+            print(f"cannot read the list of question sets: {exc}", file=sys.stderr)
+            return 2
+    ok = True
+    for spec in specs:
+        try:
+            cases = load_cases(spec.path)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        now = parse_now(args.now or spec.now, settings) or datetime.now(settings.zone)
+        result = score(engine, cases, now)
+        if args.file or args.verbose:
+            for line in result.failures:
+                out.write(line + "\n")
+        tags = "  ".join(f"{tag} {p}/{t}" for tag, (p, t) in sorted(result.by_tag.items()) if tag != "-")
+        passed = result.rate >= spec.min_rate
+        ok = ok and passed
+        mark = "" if args.file else ("  ok" if passed else f"  BELOW {spec.min_rate:.0%}")
+        out.write(f"{spec.path.name}: {result.passed}/{result.total} passed ({result.rate:.1%}){mark}\n")
+        if tags and (args.file or args.verbose):
+            out.write(f"  {tags}\n")
+    return 0 if ok else 1
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -245,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("chat", parents=[common], help="interactive chat in the terminal").set_defaults(func=cmd_chat)
     sub.add_parser("check", parents=[common], help="validate knowledge and intents").set_defaults(func=cmd_check)
     ev = sub.add_parser("eval", parents=[common], help="score a question set")
-    ev.add_argument("file")
+    ev.add_argument("file", nargs="?", help="a question or dialogue set (default: every set in tests/data/eval_sets.yaml)")
     ev.add_argument("--min", type=float, default=0.0, help="exit 1 below this pass rate (0-1)")
+    ev.add_argument("-v", "--verbose", action="store_true", help="list the failures of every set")
     ev.set_defaults(func=cmd_eval)
     serve_p = sub.add_parser("serve", parents=[common], help="run the web chat, WeChat, Telegram and reminders")
     serve_p.add_argument("--host", help="listen address (default 127.0.0.1 or BOT_HOST)")

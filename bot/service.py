@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.core.engine import Engine, Explanation
-from bot.core.model import Incoming, Outcome, Reply
+from bot.core.model import Context, Incoming, Outcome, Reply
 from bot.knowledge.load import load_knowledge
+from bot.state.conversations import Conversations
 from bot.state.index_cache import IndexCache
 from bot.state.limits import RateLimiter, Unlimited
 from bot.state.reminders import Sender, unsubscribe_blocked
@@ -77,6 +78,13 @@ class BroadcastReport:
         return text + "。"
 
 
+def conversation_key(incoming: Incoming) -> str:
+    """One conversation per channel and chat, and per user within a group chat ('' when anonymous)."""
+    if not (incoming.chat or incoming.user):
+        return ""
+    return f"{incoming.channel}|{incoming.chat}|{incoming.user}"
+
+
 def stats_lines(stats: Mapping[str, Any]) -> list[str]:
     """store.stats() as lines a person reads: questions, fallback rate, subscribers per channel."""
     subscribers = stats.get("subscribers") or {}
@@ -111,6 +119,7 @@ class Service:
     reload: Callable[[], Coroutine[Any, Any, Any]] | None = None  # set by serve(): validate and swap the knowledge
     _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
     status: KnowledgeStatus = field(default_factory=KnowledgeStatus)
+    conversations: Conversations = field(default_factory=Conversations, repr=False)
     limiter: RateLimiter | Unlimited = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -133,9 +142,14 @@ class Service:
     # -- answering ------------------------------------------------------------------------
 
     def ask(self, incoming: Incoming, now: datetime | None = None) -> Reply:
-        """Answer, carry out a subscribe/unsubscribe request and log the question: one path for every channel."""
+        """Answer in the conversation's context, carry out a subscribe/unsubscribe request and log the
+        question: one path for every channel."""
         now = now or self.clock()
-        reply = self.engine.answer(incoming, now)
+        key = conversation_key(incoming)
+        context = self.conversations.get(key, now) if key else Context()
+        reply, context = self.engine.respond(incoming, now, context)
+        if key:
+            self.conversations.put(key, context, now)
         if reply.action == "subscribe":
             if self.can_push(incoming.channel) and incoming.chat:
                 self.store.subscribe(incoming.channel, incoming.chat, incoming.user, now)
@@ -170,9 +184,10 @@ class Service:
     def hit_test(self, text: str, now: datetime | None = None, previous: list[str] | None = None) -> Explanation:
         """How the bot would answer `text` (after the `previous` turns of a chat), without logging it."""
         now = now or self.clock()
+        context = Context()
         for turn in previous or []:
-            self.engine.answer(Incoming(turn, "console"), now)
-        return self.engine.explain(Incoming(text, "console"), now)
+            _, context = self.engine.respond(Incoming(turn, "console"), now, context)
+        return self.engine.explain(Incoming(text, "console"), now, context)
 
     def once(self, key: str, user: str, answer: Callable[[], str | None]) -> str | None:
         """The reply to a platform message, computed once: a retry of the same message gets the same reply.
@@ -190,7 +205,9 @@ class Service:
         return text or None
 
     def forget_user(self, channel: str, user: str) -> int:
-        """The user left (unfollowed): delete their subscriptions, reminders and retry records."""
+        """The user left (unfollowed): delete their subscriptions, reminders, retry records and conversation."""
+        self.conversations.forget(f"{channel}|{user}|")
+        self.conversations.forget(f"{channel}||{user}")
         return self.store.delete_user(channel, user)
 
     def chat_blocked(self, channel: str, chat: str) -> None:

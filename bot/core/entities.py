@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.core.model import Knowledge
 from bot.core.text import PLACEHOLDERS, Normalizer, fold
 
+_LATIN = re.compile(r"[a-z]{3,}")
 _SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团", "项目", "工程")
 
 
@@ -40,6 +41,14 @@ class EntityFinder:
             table = unit.table
             if table is None:
                 continue
+            latin: dict[str, list[str]] = {}
+            for row in table.rows:
+                name = table.cell(row, "name")
+                for token in _LATIN.findall(fold(name)):
+                    latin.setdefault(token, []).append(name)
+            for token, names_with_it in latin.items():
+                if len(names_with_it) == 1:  # "TOD那个项目": a latin word only one project has names it
+                    add(token, "project", names_with_it[0], unit.id)
             for row in table.rows:
                 name = table.cell(row, "name")
                 if name:

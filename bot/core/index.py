@@ -18,7 +18,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from bot.core.entities import Entity, EntityFinder
+from bot.core.facts import Facts
 from bot.core.model import Document, Knowledge, Target, Unit
+from bot.core.question import QuestionReader
+from bot.core.spelling import Speller
+from bot.core.structure import Outline
 from bot.core.text import (
     PLACEHOLDERS,
     Normalizer,
@@ -197,6 +201,20 @@ class Index:
         firsts = np.r_[True, grouped[1:] != grouped[:-1]] if len(grouped) else np.zeros(0, dtype=bool)
         self._group_starts = np.flatnonzero(firsts)
         self._precompute_lookups()
+        self._known = {t for t in self.chars.vocab if len(t) <= 2}
+        for name in self.entity_finder.names:
+            self._known.update(name)
+            self._known.update(name[i : i + 2] for i in range(len(name) - 1))
+        self._names = set(self.entity_finder.names)
+        self.reader = QuestionReader(knowledge.lexicon, self.normalize, self.spelled, self.segmenter.words)
+        self.unit_words = self._unit_words()
+        self.known_words = frozenset().union(*self.unit_words.values()) | self._names
+        self.facts = Facts(knowledge, self.normalize)
+        self.outline = Outline(knowledge)
+        self.topics = {doc.id: self._topics(doc.id) for doc in knowledge.documents.values()}
+        self.suggestion_units: dict[str, str] | None = None  # filled on first use by bot.core.decide
+        self.titles = {u.id: self.normalize(u.title).replace(" ", "") for u in knowledge.units.values()}
+        self.titles.update({f"title:{d.id}": self.normalize(d.title).replace(" ", "") for d in knowledge.documents.values()})
 
     def _fit(self, folder: Path | None) -> None:
         """Build entries from the knowledge and fit both feature spaces with scikit-learn."""
@@ -232,6 +250,7 @@ class Index:
         self.chars = _Space.fit(char_ngrams, [char_ngrams(t) for t in self.texts])
         self.words = _Space.fit(self._word_features, [self._indexed_word_features(t) for t in self.texts])
         Segmenter.finish_build()
+        self.speller = Speller.build(self._spelling_words(), self._spelling_terms())
 
     def _from_cache(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], folder: Path | None) -> bool:
         """Take entries, weights and fitted arrays kept for this knowledge; False if they do not fit together."""
@@ -255,10 +274,12 @@ class Index:
                 space.check()
                 spaces.append(space)
             frequencies = [(str(w), int(f)) for w, f in meta["segmenter"]]
+            speller = Speller.from_tables(meta["speller"])
         except Exception as exc:  # any damage means: fit again, never fail to start
             log.debug("cached index unusable (%s: %s): fitting", type(exc).__name__, exc)
             return False
         self.segmenter = Segmenter((), folder, frequencies)
+        self.speller = speller
         self.texts, self.targets, self.weights = texts, targets, weights
         self.chars, self.words = spaces
         return True
@@ -272,6 +293,7 @@ class Index:
             "segmenter": self.segmenter.added,
             "chars_vocab": self.chars.terms,
             "words_vocab": self.words.terms,
+            "speller": self.speller.tables(),
         }
         arrays = {"weights": self.weights, **self.chars.arrays("chars"), **self.words.arrays("words")}
         return meta, arrays
@@ -335,9 +357,68 @@ class Index:
     def _indexed_word_features(self, text: str) -> list[str]:
         return [w for w in self.segmenter.indexed_words(text) if w not in self._stop and w != " "]
 
+    def spelled(self, text: str) -> str:
+        """Normalise a user's text, then repair pinyin and mistyped terms (never the knowledge's own texts)."""
+        normalized = self.normalize(text)
+        if not normalized:
+            return normalized
+        repaired = self.speller.correct(self.speller.from_pinyin(normalized), self._known, self._names)
+        return repaired if repaired == normalized else self.normalize(repaired)
+
+    def analyze_normalized(self, normalized: str, raw: str = "") -> Analysis:
+        """Entities and placeholders of an already normalised (and spelled) question."""
+        delex, found = self.entities(normalized)
+        return Analysis(raw or normalized, normalized, delex, found)
+
+    def _unit_words(self) -> dict[str, frozenset[str]]:
+        """The words each unit's entries use (its texts and paraphrases), read off the fitted word space."""
+        unit_rows = np.array([t.startswith("unit:") for t in self.targets], dtype=bool)
+        words: dict[str, set[str]] = {}
+        space = self.words
+        for col, term in enumerate(space.terms):
+            rows = space.indices[space.indptr[col] : space.indptr[col + 1]]
+            for row in rows[unit_rows[rows]]:
+                words.setdefault(self.targets[row][5:], set()).add(term)
+        return {unit: frozenset(ws) for unit, ws in words.items()}
+
+    def _spelling_words(self) -> list[tuple[str, int]]:
+        """Words and characters of the knowledge, commoner ones heavier, for reading pinyin."""
+        words = [(w, int(1000 / self.words.idf[i])) for w, i in self.words.vocab.items()]
+        words += [(c, int(1000 / self.chars.idf[i])) for c, i in self.chars.vocab.items() if len(c) == 1]
+        words += [(name, 5000) for name in self.entity_finder.names]
+        return words
+
+    def _spelling_terms(self) -> list[str]:
+        """The terms a mistyped word may be repaired into: names, keywords, campaigns, the knowledge's words."""
+        k = self.knowledge
+        terms = list(self.entity_finder.names)
+        terms += [self.normalize(kw).replace(" ", "") for u in k.units.values() for kw in u.keywords]
+        terms += [self.normalize(d.campaign).replace(" ", "") for d in k.documents.values() if d.campaign]
+        for unit in k.units.values():  # the notice's own wording, not the questions' 哪个/什么
+            terms += [w for w in self.segmenter.words(self.normalize(f"{unit.title} {unit.text}")) if len(w) >= 2]
+        return terms
+
+    def _topics(self, document: str) -> str:
+        """What a document can be asked about, for the help and fallback texts: built from what it holds."""
+        k = self.knowledge
+        topics: list[str] = []
+        for unit in k.units.values():
+            if unit.document != document:
+                continue
+            if unit.deadline is not None:
+                topics.append(f"{unit.deadline.what}的截止时间和报送方式")
+        if document in self.contact_unit:
+            topics.append("联系人和联系方式")
+        topics += [unit.title for unit in self.tables_by_document.get(document, [])]
+        for number in sorted(self.outline.roots.get(document, {})):
+            node = self.outline.roots[document][number]
+            if node.unit:
+                topics.append(k.units[node.unit].title)
+        return "、".join(dict.fromkeys(t.strip("“”") for t in topics if t))
+
     def analyze(self, question: str) -> Analysis:
         """Normalise and delexicalise a user's question."""
-        normalized = self.normalize(question)
+        normalized = self.spelled(question)
         delex, found = self.entities(normalized)
         return Analysis(question, normalized, delex, found)
 

@@ -118,6 +118,7 @@ class Reply:
     suggestions: list[str] = field(default_factory=list)
     action: str | None = None  # "subscribe" / "unsubscribe": the service carries it out
     answer_id: str = ""  # set by the service when the answer is logged, for 👍/👎 feedback
+    reason: str = ""  # why the engine answered so, for staff testing a question (not sent to users)
 
     def to_dict(self, question: str) -> dict[str, Any]:
         """The one JSON object of `ask --json` and POST /api/ask."""
@@ -132,6 +133,24 @@ class Reply:
             "action": self.action,
             "answer_id": self.answer_id,
         }
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a conversation has established, so that a follow-up ("那深圳呢", "他的邮箱呢") is understood.
+
+    Small and immutable: the service keeps one per conversation and passes it to the next turn.
+    """
+
+    document: str = ""
+    unit: str = ""  # the unit last answered from
+    question: str = ""  # the last question as understood (normalised), for swapping in a new name
+    entities: tuple[tuple[str, str, str], ...] = ()  # (role, canonical, surface) named in it
+    rows: tuple[int, ...] = ()  # table rows just shown (indexes)
+    listing: str = ""  # the unit whose numbered parts were just shown: "第二点" points into it
+
+    def __bool__(self) -> bool:
+        return bool(self.unit or self.question)
 
 
 # -- the knowledge snapshot -----------------------------------------------------------------
@@ -245,6 +264,20 @@ class Lexicon:
     cities: dict[str, tuple[str, ...]]
     stopwords: frozenset[str]
     org_patterns: tuple[str, ...] = ()
+    fillers: tuple[str, ...] = ()  # padding that carries no meaning (请问一下, 麻烦问下, 那个 …)
+    asks: dict[str, Ask] = field(default_factory=dict)  # kinds of fact a question can ask for
+    followups: tuple[str, ...] = ()  # words that make a message lean on the one before (那…呢, 它 …)
+    situation: tuple[str, ...] = ()  # how users start telling who they are (我是, 我们是 …)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A kind of fact a question asks for (phone, date, amount …), the words that ask it and its name."""
+
+    kind: str
+    label: str  # how an answer names it: 电话, 日期, 金额 …
+    words: tuple[str, ...]
+    strict: bool = True  # a unit must hold this kind to answer; else the bot says the notice does not say
 
 
 @dataclass

@@ -14,6 +14,7 @@ from bot.core.model import (
     DEFAULT_REMIND_AT,
     DEFAULT_REMIND_DAYS,
     EMPTY_LEXICON,
+    Ask,
     Contact,
     Deadline,
     Document,
@@ -399,7 +400,23 @@ def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit |
 
 def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
     f = (
-        c.mapping(root, "", optional=("cantonese", "synonyms", "typos", "aliases", "cities", "stopwords", "org_patterns"))
+        c.mapping(
+            root,
+            "",
+            optional=(
+                "cantonese",
+                "synonyms",
+                "typos",
+                "aliases",
+                "cities",
+                "stopwords",
+                "org_patterns",
+                "fillers",
+                "asks",
+                "followups",
+                "situation",
+            ),
+        )
         or {}
     )
     patterns: list[str] = []
@@ -427,7 +444,32 @@ def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
         cities=cities,
         stopwords=frozenset(c.strings(f["stopwords"], "stopwords")) if "stopwords" in f else frozenset(),
         org_patterns=tuple(patterns),
+        fillers=tuple(c.strings(f["fillers"], "fillers")) if "fillers" in f else (),
+        asks=_read_asks(c, f["asks"]) if "asks" in f else {},
+        followups=tuple(c.strings(f["followups"], "followups")) if "followups" in f else (),
+        situation=tuple(c.strings(f["situation"], "situation")) if "situation" in f else (),
     )
+
+
+def _read_asks(c: Checker, node: yaml.Node) -> dict[str, Ask]:
+    """`asks:` kind → {label, words, strict}: what a question may ask for and how staff name it."""
+    asks: dict[str, Ask] = {}
+    for kind, item in (c.mapping(node, "asks", open_keys=True) or {}).items():
+        path = join("asks", kind)
+        g = c.mapping(item, path, required=("label", "words"), optional=("strict",))
+        if g is None:
+            continue
+        label = c.string(g.get("label"), join(path, "label"))
+        words = c.strings(g.get("words"), join(path, "words"), 1)
+        strict = True
+        if "strict" in g:
+            value = c.scalar(g["strict"], join(path, "strict"))
+            if not isinstance(value, bool):
+                c.fail(g["strict"], join(path, "strict"), f"expected true or false, got {value!r}")
+            strict = value is True
+        if label and words:
+            asks[kind] = Ask(kind, label, tuple(words), strict)
+    return asks
 
 
 def _read_intents(
@@ -443,8 +485,8 @@ def _read_intents(
         if g is None:
             continue
         action = _opt_string(c, g, "action", path) or None
-        if action not in (None, "subscribe", "unsubscribe"):
-            c.fail(g["action"], join(path, "action"), f"{action!r} is not subscribe or unsubscribe")
+        if action not in (None, "subscribe", "unsubscribe", "reset"):
+            c.fail(g["action"], join(path, "action"), f"{action!r} is not subscribe, unsubscribe or reset")
         fallback = False
         if "fallback" in g:
             value = c.scalar(g["fallback"], join(path, "fallback"))

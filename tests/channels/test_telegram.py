@@ -309,19 +309,19 @@ async def test_suggestion_buttons_answer_the_suggested_question(bot, fake, servi
 
 async def test_long_suggestion_gets_a_short_key_that_still_works(bot, fake, services, monkeypatch):
     long_question = "广州市有哪些住房城乡建设系统质量月观摩项目以及各项目的施工单位分别是谁"
-    real = services.engine.answer
+    real = services.engine.respond
 
     def with_long_suggestion(incoming, now, *rest):
-        reply = real(incoming, now, *rest)
+        reply, context = real(incoming, now, *rest)
         reply.suggestions = [long_question]
-        return reply
+        return reply, context
 
-    monkeypatch.setattr(services.engine, "answer", with_long_suggestion)
+    monkeypatch.setattr(services.engine, "respond", with_long_suggestion)
     fake.push_text(USER, "联系人")
     [first] = await fake.wait_sent(USER)
     [button] = first.buttons
     assert len(button["callback_data"].encode()) <= 64
-    monkeypatch.setattr(services.engine, "answer", real)
+    monkeypatch.setattr(services.engine, "respond", real)
     fake.push_callback(first, button["callback_data"], user_id=USER)
     sent = await fake.wait_sent(USER, 2)
     assert visible(sent[1]) == engine_text(services, long_question)

@@ -52,9 +52,9 @@ class SlowEngine:
     def __getattr__(self, name: str):
         return getattr(self.engine, name)
 
-    def answer(self, incoming, now):
+    def respond(self, incoming, now, context=None):
         self.release.wait(WAIT)
-        return self.engine.answer(incoming, now)
+        return self.engine.respond(incoming, now, context)
 
 
 class LiveServer:

@@ -443,7 +443,7 @@ async def test_engine_failure_gets_polite_reply(client, services, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("index missing")
 
-    monkeypatch.setattr(services.engine, "answer", broken)
+    monkeypatch.setattr(services.engine, "respond", broken)
     resp = await post_plain(client, text_xml("联系电话", msg_id="24000000000000040"))
     assert resp.status == 200
     assert reply_content(await resp.text()) == ERROR_TEXT

@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 import yaml
 
-from bot.core.engine import MAIN_LIMIT, Engine
+from bot.core.compose import MAIN_LIMIT
+from bot.core.engine import Engine
 from bot.core.model import Incoming
 from bot.knowledge.evaluate import evaluate
 from tests.conftest import DEV_SET, ROOT, SHANGHAI
