@@ -60,6 +60,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # the user blocked or left: unsubscribe them
     FAILED = "failed"
     SKIPPED = "skipped"
+    DEFERRED = "deferred"  # the platform's daily quota is used up: send again the next day
 
 
 @dataclass(frozen=True)
