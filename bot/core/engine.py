@@ -164,6 +164,14 @@ class Engine:
             lines.append(fill(t["source"], title=doc.title, number=doc.number, section=""))
         return "\n".join(line for line in lines if line)
 
+    def reminder_values(self, deadline: Deadline, now: datetime) -> dict[str, str]:
+        """A reminder's facts one by one, for platforms that lay them out themselves (WeChat templates)."""
+        index = self._index
+        doc, countdown = index.knowledge.documents.get(deadline.document), self._countdown(index, deadline.date, self._today(now))
+        contact = self._contact_text(index, deadline.document)
+        return {"what": deadline.what, "date": cn_date(deadline.date), "countdown": countdown, "to": deadline.to,
+                "contact": contact, "title": doc.title if doc else ""}
+
     # -- answering ----------------------------------------------------------------------------
 
     def answer(self, incoming: Incoming, now: datetime) -> Reply:

@@ -260,6 +260,7 @@ class Knowledge:
     menu: dict[str, str]
     suggestions: list[str]
     version: str
+    wechat_template: dict[str, str] = field(default_factory=dict)  # template field -> text with reminder values
 
     def deadlines(self) -> list[Deadline]:
         """Every deadline of every document, earliest first."""
