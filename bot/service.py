@@ -183,7 +183,7 @@ class Service:
 
     def feedback(self, answer_id: str, helpful: bool, channel: str, user: str = "") -> bool:
         """A 👍 or 👎 on an answer this bot gave; False when the answer is unknown (or too old)."""
-        return self.store.record_feedback(answer_id, 1 if helpful else -1, self.clock(), channel, user)
+        return self.store.record_feedback(answer_id, 1 if helpful else -1, self.real_clock(), channel, user)
 
     def hit_test(self, text: str, now: datetime | None = None, previous: list[str] | None = None) -> Explanation:
         """How the bot would answer `text` (after the `previous` turns of a chat), without logging it."""

@@ -97,3 +97,10 @@ def test_housekeeping_keeps_questions_for_the_configured_days(tmp_path: Path, en
         assert store.unanswered() == [("新问题", 1)]
     finally:
         store.close()
+
+
+def test_a_vote_outlives_housekeeping_under_a_fixed_clock(services) -> None:
+    reply = services.ask(Incoming("总结几时交", "web", "s1"))  # the process clock says 2021 (serve --now)
+    assert services.feedback(reply.answer_id, True, "web", "s1")
+    services.housekeeping()
+    assert [r["vote"] for r in services.store.feedback_rows()] == [1]
