@@ -22,6 +22,7 @@ from bot.core.model import Deadline
 from bot.knowledge.check import KnowledgeError
 from bot.knowledge.load import load_knowledge
 from bot.service import Service, load_engine
+from bot.state.delivery import ReminderMessage
 from bot.state.index_cache import IndexCache
 from bot.state.last_good import LastGood
 from bot.state.reminders import ReminderLoop, Sender, send_due
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times
+HOUSEKEEPING_INTERVAL = 600.0  # seconds between retention sweeps of the question log and replay records
 
 
 def make_clock(settings: Settings, fixed: datetime | None) -> Callable[[], datetime]:
@@ -215,8 +217,8 @@ def create_app(services: Service) -> web.Application:
 
 
 def reminder_senders(services: Service, telegram_bot: Bot | None) -> dict[str, Sender]:
-    """A sender per channel that can push: Telegram when running, WeChat when its API is configured."""
-    from bot.channels.wechat.push import wechat_senders
+    """A sender per channel that can push: Telegram when running, WeChat and WeCom when their APIs are configured."""
+    from bot.channels.wechat.senders import wechat_senders
 
     senders: dict[str, Sender] = {}
     if telegram_bot is not None:
@@ -236,9 +238,15 @@ async def close_senders(senders: Mapping[str, Sender]) -> None:
                 await close()
 
 
-def render_for(services: Service) -> Callable[[Deadline, int], str]:
-    """Reminder text from the current knowledge's templates."""
-    return lambda deadline, _days: services.engine.render_reminder(deadline, services.clock())
+def render_for(services: Service) -> Callable[[Deadline, int], ReminderMessage]:
+    """Reminder text from the current knowledge's templates, with its values for WeChat template messages."""
+
+    def render(deadline: Deadline, _days: int) -> ReminderMessage:
+        now = services.clock()
+        engine = services.engine
+        return ReminderMessage(engine.render_reminder(deadline, now), engine.reminder_values(deadline, now))
+
+    return render
 
 
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
@@ -261,9 +269,23 @@ async def _telegram(app: web.Application) -> AsyncIterator[None]:
                 await runner.stop()
 
 
+async def _housekeeping(services: Service, interval: float = HOUSEKEEPING_INTERVAL) -> None:
+    """Enforce BOT_LOG_DAYS while the server runs, however long it runs."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(services.housekeeping)
+        except Exception:
+            log.exception("housekeeping failed; trying again in %ss", interval)
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """The reminder loop and the knowledge watcher, cancelled at shutdown."""
+    """Retention at start, then the reminder loop, the knowledge watcher and housekeeping, cancelled at shutdown."""
     services = app[SERVICE]
+    try:
+        services.housekeeping()
+    except Exception:  # a locked or full database must not keep the bot from answering
+        log.exception("housekeeping at start failed")
     reminders = ReminderLoop(
         services.store,
         lambda: services.engine.knowledge.deadlines(),
@@ -275,6 +297,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(reminders.run(), name="reminders"),
         asyncio.create_task(app[RELOADER].watch(), name="knowledge-watch"),
+        asyncio.create_task(_housekeeping(services), name="housekeeping"),
     ]
     yield
     for task in tasks:
@@ -287,14 +310,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 def build_server(services: Service) -> web.Application:
     """The whole server: channels, Telegram, pushes, reminders and reload, started and stopped by aiohttp."""
     app = create_app(services)
-    notifiers: list[Callable[[str], Awaitable[object]]] = []
-    app[ADMIN_NOTIFIERS] = notifiers
-
-    async def notify(text: str) -> None:
-        for fn in notifiers:
-            await fn(text)
-
-    reloader = Reloader(services, notify, fit_in_child=True)
+    app[ADMIN_NOTIFIERS] = services.admin_notifiers  # Telegram adds its own; WeChat/WeCom go via senders
+    reloader = Reloader(services, services.notify_admins, fit_in_child=True)
     app[RELOADER] = reloader
     services.reload = reloader.reload
     if services.settings.telegram_token and services.settings.telegram_webhook_url:
@@ -342,6 +359,7 @@ async def send_due_once(services: Service, now: datetime) -> dict:
             application = await stack.enter_async_context(build_application(services, webhook=True))
             bot = application.bot
         senders = reminder_senders(services, bot)
+        services.senders = senders  # so a notice for the admins can reach WeChat and WeCom admins
         stack.push_async_callback(close_senders, senders)
         deadlines = services.engine.knowledge.deadlines()
         report = await send_due(deadlines, services.store, now, services.settings.zone, senders, render_for(services))

@@ -216,6 +216,17 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace, out: TextIO) -> int:
+    """Delete everything kept about one user, as the law lets them ask."""
+    from bot.state.store import Store
+
+    settings = _settings(args)
+    with Store(settings.db) as store:
+        removed = store.delete_user(args.channel, args.user)
+    out.write(f"{args.channel}:{args.user}: {removed} row(s) deleted\n")
+    return 0
+
+
 def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
     """The most frequent questions the bot could not answer."""
     from bot.state.store import Store
@@ -297,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
     rem.set_defaults(func=cmd_reminders)
     sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers").set_defaults(func=cmd_stats)
+    fg = sub.add_parser("forget", parents=[common], help="delete everything kept about one user")
+    fg.add_argument("channel", choices=["wechat", "wecom", "telegram", "web"])
+    fg.add_argument("user", help="openid, userid, Telegram id or web session id")
+    fg.set_defaults(func=cmd_forget)
     un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
     un.add_argument("--limit", type=int, default=20)
     un.set_defaults(func=cmd_unanswered)

@@ -33,13 +33,20 @@ class Settings:
     wechat_aes_key: str = ""
     wechat_api_url: str = "https://api.weixin.qq.com"
     wechat_secret: str = ""
+    wechat_mode: str = ""  # plain | compat | safe; empty: plain without an AES key, safe with one
+    wechat_template_id: str = ""  # template message for reminders beyond the 48-hour window
+    wechat_template_url: str = ""  # page a template message opens when tapped
     wecom_corpid: str = ""
     wecom_token: str = ""
     wecom_aes_key: str = ""
+    wecom_agentid: str = ""  # the app that pushes reminders, with its secret
+    wecom_secret: str = ""
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
     admins: frozenset[str] = field(default_factory=frozenset)
     rate_limit: str = "on"  # "off" lifts per-client limits (benchmarks)
     rate_per_minute: int = 30  # questions per client per minute, on average
     rate_burst: int = 10  # questions a client may send in a quick burst
+    log_days: int = 180  # days the question log is kept
 
     @property
     def cache_dir(self) -> Path:
@@ -73,6 +80,7 @@ def parse_moment(value: str, zone: ZoneInfo) -> datetime:
 
 
 _ENV_NAMES = {"db": "BOT_DB", "knowledge_dir": "BOT_KNOWLEDGE", "intents_file": "BOT_INTENTS"}  # others: BOT_<NAME>
+_CHOICES = {"wechat_mode": ("plain", "compat", "safe")}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -92,6 +100,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
                 raise ValueError(f"{_ENV_NAMES.get(f.name, f'BOT_{f.name.upper()}')} 必须是整数，现在是 {raw!r}") from None
         elif f.type in ("Path", Path):
             values[f.name] = Path(raw)
+        elif f.name in _CHOICES and raw.lower() not in _CHOICES[f.name]:
+            name = f"BOT_{f.name.upper()}"
+            raise ValueError(f"{name} 必须是 {' / '.join(_CHOICES[f.name])} 之一，现在是 {raw!r}")
+        elif f.name in _CHOICES:
+            values[f.name] = raw.lower()
         else:
             values[f.name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})

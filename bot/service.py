@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from bot.core.engine import Engine, Explanation
 from bot.core.model import Context, Incoming, Outcome, Reply
 from bot.knowledge.load import load_knowledge
 from bot.state.conversations import Conversations
+from bot.state.delivery import as_delivery
 from bot.state.index_cache import IndexCache
 from bot.state.limits import RateLimiter, Unlimited
 from bot.state.reminders import Sender, unsubscribe_blocked
@@ -29,8 +30,15 @@ from bot.state.store import Store, Subscription
 
 log = logging.getLogger(__name__)
 
-PUSH_CHANNELS = frozenset({"telegram", "wechat"})  # WeCom has no push sender: it cannot remind
+PUSH_CHANNELS = frozenset({"telegram", "wechat", "wecom"})
 ADMIN_COMMANDS = ("/stats", "/unanswered", "/reload")
+RATE_LIMITED_TEXT = "您发送得太快了，请稍等一分钟再问。"  # a flood from one user, told once
+SEEN_EVERY = timedelta(minutes=1)  # a user's last-message time is written at most this often
+
+
+def utc_now() -> datetime:
+    """The real time: what log rows, retention, replay windows and WeChat's 48 hours are counted in."""
+    return datetime.now(UTC)
 
 
 def load_engine(
@@ -117,10 +125,14 @@ class Service:
     # channel -> reminder Sender; None until a server or a send run has set up its senders
     senders: dict[str, Sender] | None = None
     reload: Callable[[], Coroutine[Any, Any, Any]] | None = None  # set by serve(): validate and swap the knowledge
+    # The real clock, never the --now preview: dates log rows, prunes, checks callback timestamps.
+    real_clock: Callable[[], datetime] = utc_now
+    admin_notifiers: list[Callable[[str], Awaitable[object]]] = field(default_factory=list)
     _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
     status: KnowledgeStatus = field(default_factory=KnowledgeStatus)
     conversations: Conversations = field(default_factory=Conversations, repr=False)
     limiter: RateLimiter | Unlimited = field(init=False, repr=False)
+    _seen: dict[tuple[str, str], datetime] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         """Per-client limits from the settings (BOT_RATE_LIMIT=off switches them off)."""
@@ -143,7 +155,12 @@ class Service:
 
     def ask(self, incoming: Incoming, now: datetime | None = None) -> Reply:
         """Answer in the conversation's context, carry out a subscribe/unsubscribe request and log the
-        question: one path for every channel."""
+        question: one path for every channel.
+
+        A `now` from the request is a preview: answered as of then, logged at the real time and
+        never counted in statistics, so nobody can date or skew the log.
+        """
+        preview = now is not None
         now = now or self.clock()
         key = conversation_key(incoming)
         context = self.conversations.get(key, now) if key else Context()
@@ -162,7 +179,7 @@ class Service:
         reply.answer_id = secrets.token_hex(8)
         try:
             self.store.log_question(
-                now,
+                self.real_clock(),
                 incoming.channel,
                 incoming.user,
                 incoming.text[:500],
@@ -171,6 +188,7 @@ class Service:
                 top.score if top else None,
                 reply.fallback,
                 answer_id=reply.answer_id,
+                preview=preview,
             )
         except Exception:  # a full disk must not cost the user the answer
             log.exception("could not log question")
@@ -179,7 +197,7 @@ class Service:
 
     def feedback(self, answer_id: str, helpful: bool, channel: str, user: str = "") -> bool:
         """A 👍 or 👎 on an answer this bot gave; False when the answer is unknown (or too old)."""
-        return self.store.record_feedback(answer_id, 1 if helpful else -1, self.clock(), channel, user)
+        return self.store.record_feedback(answer_id, 1 if helpful else -1, self.real_clock(), channel, user)
 
     def hit_test(self, text: str, now: datetime | None = None, previous: list[str] | None = None) -> Explanation:
         """How the bot would answer `text` (after the `previous` turns of a chat), without logging it."""
@@ -199,16 +217,56 @@ class Service:
             return previous or None
         text = answer()
         try:
-            self.store.dedupe_put(key, text or "", self.clock(), user=user)
+            self.store.dedupe_put(key, text or "", self.real_clock(), user=user)
         except Exception:  # a full disk must not cost the user the answer
             log.exception("could not record message %s", key)
         return text or None
 
     def forget_user(self, channel: str, user: str) -> int:
-        """The user left (unfollowed): delete their subscriptions, reminders, retry records and conversation."""
+        """The user left (unfollowed): delete their subscriptions, reminders, questions, retry records
+        and conversation."""
+        self._seen.pop((channel, user), None)
         self.conversations.forget(f"{channel}|{user}|")
         self.conversations.forget(f"{channel}||{user}")
         return self.store.delete_user(channel, user)
+
+    def seen(self, channel: str, user: str) -> None:
+        """The user wrote to the account: WeChat's 48-hour customer-service window starts again."""
+        now = self.real_clock()
+        last = self._seen.get((channel, user))
+        if last is not None and now - last < SEEN_EVERY:
+            return
+        if len(self._seen) > 100_000:  # only a write throttle: forgetting it costs one write
+            self._seen.clear()
+        self._seen[(channel, user)] = now
+        try:
+            self.store.touch_user(channel, user, now)
+        except Exception:  # a full disk must not cost the user the answer
+            log.exception("could not record the last message of %s:%s", channel, user)
+
+    def housekeeping(self) -> dict[str, int]:
+        """Delete what is kept no longer than needed: questions after BOT_LOG_DAYS, old retry and replay records."""
+        removed = self.store.prune(self.real_clock(), self.settings.log_days)
+        if any(removed.values()):
+            log.info("housekeeping removed %s", removed)
+        return removed
+
+    async def notify_admins(self, text: str) -> None:
+        """Tell the staff something once: Telegram (via the registered notifiers) and WeChat/WeCom admins."""
+        log.info("admin notice: %s", text.replace("\n", " / "))
+        for notify in list(self.admin_notifiers):
+            try:
+                await notify(text)
+            except Exception:
+                log.exception("could not notify the admins")
+        for admin in sorted(self.settings.admins):
+            channel, _, user = admin.partition(":")
+            sender = (self.senders or {}).get(channel)
+            if channel in ("wechat", "wecom") and user and sender is not None:
+                try:
+                    await sender.send(user, text)
+                except Exception:
+                    log.exception("could not notify admin %s", admin)
 
     def chat_blocked(self, channel: str, chat: str) -> None:
         """The platform says this chat blocked the bot: stop pushing to it."""
@@ -267,7 +325,7 @@ class Service:
         report = BroadcastReport()
         for subscription in self.broadcast_audience(senders):
             try:
-                outcome = await senders[subscription.channel].send(subscription.chat, text)
+                outcome = as_delivery(await senders[subscription.channel].send(subscription.chat, text)).outcome
             except Exception:
                 log.exception("broadcast to %s:%s failed", subscription.channel, subscription.chat)
                 report.failed += 1

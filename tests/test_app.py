@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +17,7 @@ import pytest
 from bot.app import Reloader, build_services, serve
 from bot.config import load_settings
 from bot.core.model import Incoming
+from bot.state.store import Store
 from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE, ROOT
 
 NOTICE = "gd-2021-quality-month.yaml"
@@ -209,3 +211,28 @@ def test_broken_knowledge_without_a_good_copy_exits_with_the_check_messages(tmp_
     problem = next(line for line in check.stderr.splitlines() if "deadlines[0].date" in line)
     assert problem in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_the_server_deletes_questions_older_than_the_retention(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "bot.sqlite3"
+    real = datetime.now(UTC)
+    with Store(db) as store:
+        store.log_question(real - timedelta(days=200), "web", "s1", "半年前的问题", "fallback", None, None, True)
+        store.log_question(real - timedelta(days=5), "web", "s1", "上周的问题", "fallback", None, None, True)
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(load_settings({"BOT_LOG_DAYS": "180"}, port=port, db=db), CAMPAIGN_NOW, stop))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    with Store(db) as store:
+        assert store.unanswered() == [("上周的问题", 1)]

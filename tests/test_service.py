@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def test_subscribing_on_a_pushing_channel_is_recorded(services) -> None:
     assert services.store.is_subscribed("telegram", "7")
 
 
-@pytest.mark.parametrize("channel", ["web", "wecom", "cli"])
+@pytest.mark.parametrize("channel", ["web", "cli"])
 def test_channels_that_cannot_push_do_not_promise_reminders(services, channel: str) -> None:
     reply = services.ask(Incoming("订阅提醒", channel, "u1", "u1"))
     assert reply.action is None
@@ -51,3 +52,55 @@ def test_every_question_is_logged_with_its_outcome(services) -> None:
     stats = services.store.stats()
     assert stats["questions"] == 2 and stats["fallbacks"] == 1
     assert services.store.unanswered() == [("明天会下雨吗", 1)]
+
+
+def test_a_server_with_a_wecom_sender_accepts_wecom_subscriptions(services) -> None:
+    services.senders = {"wecom": object()}  # serve() set up the WeCom app's sender
+    reply = services.ask(Incoming("订阅提醒", "wecom", "ZhangSan", "ZhangSan"))
+    assert reply.action == "subscribe" and services.store.is_subscribed("wecom", "ZhangSan")
+
+
+def logged_times(services) -> list[datetime]:
+    with services.store._lock:
+        services.store.flush()
+        return [datetime.fromisoformat(r["at"]) for r in services.store._conn.execute("SELECT at FROM questions")]
+
+
+def test_a_preview_answers_but_is_neither_dated_nor_counted(services) -> None:
+    real = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    services.real_clock = lambda: real
+    preview = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
+    reply = services.ask(Incoming("明天会下雨吗", "web", "s1"), preview)
+    assert reply.fallback  # the preview was answered
+    assert services.store.stats()["questions"] == 0 and services.store.unanswered() == []
+    services.ask(Incoming("总结几时交", "web", "s1"))  # the process clock (CAMPAIGN_NOW) is not a preview
+    assert services.store.stats()["questions"] == 1
+    assert logged_times(services) == [real, real]  # the real clock dates both rows, never 2031 or 2021
+
+
+def test_forgetting_a_user_deletes_their_questions(services) -> None:
+    services.ask(Incoming("总结几时交", "wechat", "o1", "o1"))
+    services.ask(Incoming("总结几时交", "wechat", "o2", "o2"))
+    services.forget_user("wechat", "o1")
+    assert services.store.stats()["questions"] == 1
+
+
+def test_housekeeping_keeps_questions_for_the_configured_days(tmp_path: Path, engine) -> None:
+    store = Store(tmp_path / "bot.sqlite3")
+    real = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    services = Service(engine=engine, store=store, settings=Settings(db=tmp_path / "bot.sqlite3", log_days=30), clock=lambda: CAMPAIGN_NOW)
+    services.real_clock = lambda: real
+    try:
+        store.log_question(real - timedelta(days=31), "web", "s1", "旧问题", "fallback", None, None, True)
+        store.log_question(real - timedelta(days=29), "web", "s1", "新问题", "fallback", None, None, True)
+        services.housekeeping()
+        assert store.unanswered() == [("新问题", 1)]
+    finally:
+        store.close()
+
+
+def test_a_vote_outlives_housekeeping_under_a_fixed_clock(services) -> None:
+    reply = services.ask(Incoming("总结几时交", "web", "s1"))  # the process clock says 2021 (serve --now)
+    assert services.feedback(reply.answer_id, True, "web", "s1")
+    services.housekeeping()
+    assert [r["vote"] for r in services.store.feedback_rows()] == [1]

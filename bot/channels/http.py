@@ -1,4 +1,4 @@
-"""What every HTTP channel shares: one capped body reader, one 4xx refusal, raw query parsing."""
+"""What every HTTP channel shares: one capped body reader, one 4xx refusal, raw query parsing, loggable paths."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -74,3 +76,15 @@ def raw_query(request: web.Request) -> dict[str, str]:
         name, _, value = pair.partition("=")
         params.setdefault(unquote(name), unquote(value))
     return params
+
+
+LOGGED_PATH = 120  # characters of a request's path and query that a log line carries
+# What a client (not the bot) did wrong while its body was read: it hung up, or its framing broke.
+# Worth one WARNING line, never a traceback.
+CLIENT_FAULTS: tuple[type[BaseException], ...] = (ConnectionError, HttpProcessingError, RequestPayloadError)
+
+
+def logged_path(request: web.Request, limit: int = LOGGED_PATH) -> str:
+    """The request's path and query cut short for a log line: a hostile 5,000-character URL is not copied."""
+    path = request.rel_url.raw_path_qs
+    return path if len(path) <= limit else path[: limit - 1] + "…"

@@ -124,6 +124,19 @@ class Engine:
             lines.append(fill(t["source"], title=doc.title, number=doc.number, section=""))
         return "\n".join(line for line in lines if line)
 
+    def reminder_values(self, deadline: Deadline, now: datetime) -> dict[str, str]:
+        """A reminder's facts one by one, for platforms that lay them out themselves (WeChat templates)."""
+        c = Composer(self._index, self.zone)
+        doc = c.k.documents.get(deadline.document)
+        return {
+            "what": deadline.what,
+            "date": cn_date(deadline.date),
+            "countdown": c.countdown(deadline.date, c.today(now)),
+            "to": deadline.to,
+            "contact": c.contact_text(deadline.document),
+            "title": doc.title if doc else "",
+        }
+
     # -- answering ----------------------------------------------------------------------------
 
     def answer(self, incoming: Incoming, now: datetime) -> Reply:

@@ -107,19 +107,15 @@ class FollowUps:
         """The previous question again with the new city, project or company in place of the old one."""
         turn = self.turn
         text = ctx.question
-        previous = turn.k.units.get(ctx.unit)
         swapped = False
         for e in analysis.entities:
             surface = analysis.normalized[e.start : e.end]
             old = next((s for role, _, s in ctx.entities if role == e.role and s and s in text), None)
             if old is None and e.role in ("project", "org"):  # 那新华医院呢 after a company, or the reverse
                 old = next((s for role, _, s in ctx.entities if role in ("project", "org") and s and s in text), None)
-            if old is not None:
-                text = text.replace(old, surface, 1)
-            elif previous is not None and previous.table is not None and e.role in _filters(previous):
-                text = surface + text  # 那东莞呢, after rows of a table a city can filter
-            else:
-                return None  # a new subject, not a variation of the last question
+            if old is None:
+                return None  # a name of another kind: a new subject, not a variation of the last question
+            text = text.replace(old, surface, 1)
             swapped = True
         if not swapped:
             return None
@@ -137,9 +133,3 @@ def _without_names(part: Part, analysis: Analysis) -> str:
     for e in analysis.entities:
         rest = rest.replace(analysis.normalized[e.start : e.end].replace(" ", ""), "")
     return rest
-
-
-def _filters(table: Unit) -> set[str]:
-    """The entity roles that select rows of a table."""
-    roles = set(table.table.roles) if table.table else set()
-    return {"project" if r == "name" else r for r in roles}

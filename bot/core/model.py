@@ -60,6 +60,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # the user blocked or left: unsubscribe them
     FAILED = "failed"
     SKIPPED = "skipped"
+    DEFERRED = "deferred"  # the platform's daily quota is used up: send again the next day
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ class Knowledge:
     menu: dict[str, str]
     suggestions: list[str]
     version: str
+    wechat_template: dict[str, str] = field(default_factory=dict)  # template field -> text with reminder values
 
     def deadlines(self) -> list[Deadline]:
         """Every deadline of every document, earliest first."""

@@ -47,6 +47,10 @@ TEMPLATE_KEYS = (
     "rows_cities",
     "more_items",
 )
+# What a WeChat template message field may say about a reminder, and how a field may be named
+# (first/keyword1/remark, or the newer thing1/time2/character_string3 …).
+REMINDER_VALUES = ("what", "date", "countdown", "to", "contact", "title")
+TEMPLATE_FIELD = r"[a-z][a-z_]*[0-9]*"
 
 
 
@@ -80,6 +84,7 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
     checker = Checker(_shown(intents_file))
     root = checker.compose(raw) if raw else None
     intents, templates, menu, suggestions = _read_intents(checker, root)
+    wechat_template = _read_wechat_template(checker, root)
     problems.extend(checker.problems)
     _cross_check(units, problems)
     if problems:
@@ -96,6 +101,7 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
         menu=menu,
         suggestions=suggestions,
         version=digest.hexdigest()[:12],
+        wechat_template=wechat_template,
     )
 
 
@@ -478,7 +484,7 @@ def _read_intents(
     intents: dict[str, Intent] = {}
     if root is None:
         return intents, {}, {}, []
-    f = c.mapping(root, "", required=("intents", "templates"), optional=("menu", "suggestions")) or {}
+    f = c.mapping(root, "", required=("intents", "templates"), optional=("menu", "suggestions", "wechat_template")) or {}
     for name, node in (c.mapping(f.get("intents"), "intents", open_keys=True) or {}).items() if "intents" in f else []:
         path = join("intents", name)
         g = c.mapping(node, path, optional=("examples", "reply", "action", "fallback"))
@@ -517,6 +523,39 @@ def _read_intents(
         if "intents" in f and needed not in intents:
             c.fail(f["intents"], join("intents", needed), f"missing intent {needed!r}")
     return intents, templates, menu, suggestions
+
+
+def _read_wechat_template(c: Checker, root: yaml.Node | None) -> dict[str, str]:
+    """The template message's field map: field names WeChat accepts, texts with reminder values only."""
+    node = _children(root).get("wechat_template") if root is not None else None
+    if node is None:
+        return {}
+    entries = c.mapping(node, "wechat_template", open_keys=True)
+    if entries is None:
+        return {}
+    if not entries:
+        c.fail(node, "wechat_template", "needs at least one field, e.g. first: \"【截止提醒】{what}\"")
+    out: dict[str, str] = {}
+    for name, value_node in entries.items():
+        path = join("wechat_template", name)
+        if not re.fullmatch(TEMPLATE_FIELD, name):
+            c.fail(value_node, path, f"{name!r} is not a template field name (like first, keyword1, thing2, remark)")
+            continue
+        text = c.string(value_node, path)
+        if text is None:
+            continue
+        try:
+            fields = [n for _, n, _, _ in string.Formatter().parse(text) if n is not None]
+        except ValueError as exc:
+            c.fail(value_node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
+            continue
+        unknown = [n for n in fields if n not in REMINDER_VALUES]
+        for n in unknown:
+            known = ", ".join(f"{{{v}}}" for v in REMINDER_VALUES)
+            c.fail(value_node, path, f"unknown placeholder {{{n}}} (use {known})")
+        if not unknown:
+            out[name] = text
+    return out
 
 
 _FIELD = re.compile(r"\w+")

@@ -30,6 +30,11 @@ moved date, an ended deadline or an unsubscribe is marked ``skipped`` instead. T
 deliver twice is a crash after the platform accepted the message but before the finish was
 committed (a window of milliseconds); then the user gets it at most twice, never more. A platform
 with idempotent sends would be needed to close that window.
+
+A platform that refuses a reminder for its daily quota (WeChat's 45009) answers ``deferred``: the
+row waits, without using an attempt, until the next day's send time, and is then sent unless a
+later offset, a moved date or the end of the deadline has overtaken it. Each row keeps the path the
+sender took and the platform's answer (``bot.state.delivery``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.core.model import DEFAULT_REMIND_AT, DEFAULT_REMIND_DAYS, DEFAULT_TZ, Outcome
+from bot.state.delivery import Delivery, ReminderMessage, ReminderSender, as_delivery, as_message
 from bot.state.store import Store, Subscription
 
 log = logging.getLogger(__name__)
@@ -72,14 +78,18 @@ class DeadlineLike(Protocol):
 
 
 class Sender(Protocol):
-    """One channel's way to push a message: returns SENT, UNDELIVERABLE or BLOCKED; raising = failed (retried)."""
+    """One channel's way to push a message: SENT, UNDELIVERABLE, BLOCKED or DEFERRED; raising = failed (retried).
 
-    async def send(self, chat: str, text: str) -> Outcome:
+    It may answer a Delivery (outcome, path, platform answer) instead of a bare Outcome, and may
+    take whole reminders with ``send_reminder`` (see ``bot.state.delivery.ReminderSender``).
+    """
+
+    async def send(self, chat: str, text: str) -> Outcome | Delivery:
         """Deliver text to a chat and say how it went."""
         ...
 
 
-Render = Callable[[Any, int], str]
+Render = Callable[[Any, int], "str | ReminderMessage"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class SendReport:
     blocked: int = 0
     skipped: int = 0
     retried: int = 0
+    deferred: int = 0  # the platform's quota is used up: tried again the next day
     waiting: int = 0  # due, but no sender for the channel yet: left unclaimed
     deliveries: list[tuple[str, int, str, str, str]] = field(default_factory=list)
 
@@ -132,6 +143,7 @@ class SendReport:
             "blocked": self.blocked,
             "skipped": self.skipped,
             "retried": self.retried,
+            "deferred": self.deferred,
             "waiting": self.waiting,
         }
 
@@ -157,6 +169,12 @@ def send_time(deadline: DeadlineLike, offset: int, zone: tzinfo = SHANGHAI) -> d
     at = remind_at(deadline)
     day = deadline.date - timedelta(days=offset)
     return datetime.combine(day, at.replace(tzinfo=None), tzinfo=zone)
+
+
+def next_day_send_time(deadline: DeadlineLike, now: datetime, zone: tzinfo = SHANGHAI) -> datetime:
+    """When a reminder refused for today's quota goes again: tomorrow, at the deadline's time of day."""
+    tomorrow = _aware(now).astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, remind_at(deadline).replace(tzinfo=None), tzinfo=zone)
 
 
 def deadline_end(deadline: DeadlineLike, zone: tzinfo = SHANGHAI) -> datetime:
@@ -302,21 +320,24 @@ async def _deliver(
     sender: Sender,
     channel: str,
     chat: str,
-    text: str,
-) -> str:
+    message: ReminderMessage,
+) -> tuple[str, Delivery]:
     """Call the platform and turn its answer into a stored outcome ('blocked' also unsubscribes)."""
     try:
-        result = await sender.send(chat, text)
-    except Exception:  # network down, rate limited, server error: worth another try later
+        if isinstance(sender, ReminderSender):
+            result: object = await sender.send_reminder(chat, message)
+        else:
+            result = await sender.send(chat, message.text)
+    except Exception as exc:  # network down, server error: worth another try later
         log.exception("reminder to %s:%s failed; it stays pending and is retried", channel, chat)
-        return RETRY
-    if result == Outcome.BLOCKED:
+        return RETRY, Delivery(Outcome.FAILED, answer=f"{type(exc).__name__}: {exc}")
+    delivery = as_delivery(result)
+    if delivery.outcome == Outcome.BLOCKED:
         unsubscribe_blocked(store, channel, chat)
-        return Outcome.BLOCKED
-    if result in (Outcome.SENT, Outcome.UNDELIVERABLE):
-        return Outcome(result)
-    log.warning("sender for %s returned %r; recording the reminder as failed", channel, result)
-    return Outcome.FAILED
+    elif delivery.outcome not in (Outcome.SENT, Outcome.UNDELIVERABLE, Outcome.DEFERRED):
+        log.warning("sender for %s returned %r; recording the reminder as failed", channel, result)
+        return Outcome.FAILED, delivery
+    return delivery.outcome, delivery
 
 
 def _count(report: SendReport, outcome: str) -> None:
@@ -325,11 +346,23 @@ def _count(report: SendReport, outcome: str) -> None:
     setattr(report, name, getattr(report, name) + 1)
 
 
-def _finish(store: Store, ident: tuple[str, int, str, str], outcome: str, now: datetime, **kw: Any) -> None:
-    """Record the outcome; a send that raised stays pending so the stale-row retry picks it up."""
-    if outcome != RETRY:
-        stored = Outcome.UNDELIVERABLE if outcome == Outcome.BLOCKED else Outcome(outcome)
-        store.finish_reminder(*ident, stored.value, now, **kw)
+def _finish(
+    store: Store,
+    ident: tuple[str, int, str, str],
+    outcome: str,
+    delivery: Delivery,
+    now: datetime,
+    retry_at: datetime,
+    **kw: Any,
+) -> None:
+    """Record the outcome, path and answer; a send that raised stays pending for the stale-row retry."""
+    if outcome == RETRY:
+        store.note_reminder(*ident, delivery.answer, **kw)
+        return
+    stored = Outcome.UNDELIVERABLE if outcome == Outcome.BLOCKED else Outcome(outcome)
+    store.finish_reminder(
+        *ident, stored.value, now, path=delivery.path, answer=delivery.answer, retry_at=retry_at, **kw
+    )
 
 
 async def send_due(
@@ -356,7 +389,7 @@ async def send_due(
             report.waiting += 1
             continue
         try:
-            text = render(item.deadline, item.days_left)
+            message = as_message(render(item.deadline, item.days_left))
         except Exception:
             log.exception("cannot render reminder %s/%s", item.deadline_id, item.offset)
             report.failed += 1
@@ -365,8 +398,10 @@ async def send_due(
             item.deadline_id, item.offset, item.channel, item.chat, now, for_date=item.for_date
         ):
             continue  # another run owns it
-        outcome = await _deliver(store, sender, item.channel, item.chat, text)
-        _finish(store, (item.deadline_id, item.offset, item.channel, item.chat), outcome, now, for_date=item.for_date)
+        outcome, delivery = await _deliver(store, sender, item.channel, item.chat, message)
+        ident = (item.deadline_id, item.offset, item.channel, item.chat)
+        again = next_day_send_time(item.deadline, now, zone)
+        _finish(store, ident, outcome, delivery, now, again, for_date=item.for_date)
         _count(report, outcome)
         report.deliveries.append((item.deadline_id, item.offset, item.channel, item.chat, outcome))
         for older in item.skipped:
@@ -397,13 +432,15 @@ async def _retry_stale(
     stale_after: timedelta,
     report: SendReport,
 ) -> None:
-    """Resolve rows a dead run left pending: retry once if still current, else close them."""
+    """Resolve rows a dead run left pending (retry once) and deferred rows whose day has come; close the rest."""
     stale_before = now - stale_after
     by_id = {d.id: d for d in deadlines}
     active = {(s.channel, s.chat) for s in subs}
     newer_due = {(d.deadline_id, d.for_date, d.channel, d.chat) for d in due}
     rows = store.reminder_rows()
-    for row in store.stale_pending(stale_before):
+    waiting = [(r, False) for r in store.stale_pending(stale_before)]
+    waiting += [(r, True) for r in store.deferred_due(now)]
+    for row, deferred in waiting:
         ident = (row["deadline_id"], row["offset"], row["channel"], row["chat"])
         kw = {"for_date": row["for_date"]}
         deadline = by_id.get(row["deadline_id"])
@@ -427,7 +464,7 @@ async def _retry_stale(
             store.finish_reminder(*ident, Outcome.SKIPPED.value, now, **kw)
             report.skipped += 1
             continue
-        if row["attempts"] >= MAX_ATTEMPTS:
+        if not deferred and row["attempts"] >= MAX_ATTEMPTS:
             log.warning("reminder %s still pending after a retry: giving up", ident)
             store.finish_reminder(*ident, Outcome.FAILED.value, now, **kw)
             report.failed += 1
@@ -437,18 +474,20 @@ async def _retry_stale(
             report.waiting += 1
             continue
         try:
-            text = render(deadline, days_left(deadline, now, zone))
+            message = as_message(render(deadline, days_left(deadline, now, zone)))
         except Exception:
             log.exception("cannot render reminder %s", ident)
             report.failed += 1
             continue
-        if not store.reclaim_reminder(
-            *ident, now, stale_before=stale_before, max_attempts=MAX_ATTEMPTS, **kw
-        ):
+        if deferred:
+            if not store.reclaim_deferred(*ident, now, **kw):
+                continue
+        elif store.reclaim_reminder(*ident, now, stale_before=stale_before, max_attempts=MAX_ATTEMPTS, **kw):
+            report.retried += 1
+        else:
             continue
-        report.retried += 1
-        outcome = await _deliver(store, sender, row["channel"], row["chat"], text)
-        _finish(store, ident, outcome, now, **kw)
+        outcome, delivery = await _deliver(store, sender, row["channel"], row["chat"], message)
+        _finish(store, ident, outcome, delivery, now, next_day_send_time(deadline, now, zone), **kw)
         _count(report, outcome)
         report.deliveries.append((*ident, outcome))
 

@@ -15,6 +15,10 @@ Subscriptions, reminders and WeChat dedupe rows are written synchronously. The q
 statistics: rows are buffered in memory and written in one transaction every second (or every
 100 rows, and on close), so a hard crash may lose under a second of logged questions.
 
+Privacy: question rows are dated by the real clock and deleted after the retention period the caller
+passes to ``prune``; ``delete_user`` removes everything kept about one user, their questions included.
+Rows logged from a preview (an answer "as of" another time) are kept apart and never counted.
+
 Reminder rows make delivery exactly-once across crashes (see ``claim_reminder``): a row is
 claimed as ``pending`` before the message is sent and finished after. Policy for a row left
 ``pending`` by a crash is implemented in ``bot.state.reminders`` with ``stale_pending`` and
@@ -30,18 +34,21 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.core.model import Outcome
+from bot.state.records import PlatformRecords
+from bot.state.sqltime import day as _day
+from bot.state.sqltime import dt as _dt
+from bot.state.sqltime import ts as _ts
 
 log = logging.getLogger(__name__)
 
 QUESTION_FLUSH_ROWS = 100  # buffered question-log rows written in one transaction at the latest
 QUESTION_FLUSH_SECONDS = 1.0  # ... or after this long, so a crash loses under a second of statistics
 OUTCOMES = frozenset(o.value for o in Outcome if o is not Outcome.BLOCKED)  # blocked is stored as undeliverable
-DEDUPE_TTL = timedelta(days=1)
 
 # Each entry is one schema version; entry i brings the file from version i to i + 1.
 # Never edit a released entry: append a new one.
@@ -105,6 +112,27 @@ MIGRATIONS: list[list[str]] = [
             user TEXT NOT NULL DEFAULT ''
         )""",
     ],
+    [
+        # Previews are answered but not counted; the log is pruned by time and deleted per user.
+        "ALTER TABLE questions ADD COLUMN preview INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX questions_at ON questions (at)",
+        "CREATE INDEX questions_user ON questions (channel, user)",
+        # Which way a reminder went (template, customer_service, ...) and what the platform answered;
+        # a reminder the platform's quota refused waits for retry_at.
+        "ALTER TABLE reminders ADD COLUMN path TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE reminders ADD COLUMN answer TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE reminders ADD COLUMN retry_at TEXT",
+        """CREATE TABLE nonces (channel TEXT NOT NULL, timestamp TEXT NOT NULL, nonce TEXT NOT NULL,
+            body TEXT NOT NULL, seen TEXT NOT NULL, PRIMARY KEY (channel, timestamp, nonce))""",
+        "CREATE INDEX nonces_seen ON nonces (seen)",
+        """CREATE TABLE last_messages (
+            channel TEXT NOT NULL, user TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (channel, user))""",
+        # subscribing was a message: the best known last message of every existing follower
+        """INSERT OR IGNORE INTO last_messages (channel, user, at)
+           SELECT channel, chat, MAX(created) FROM subscriptions
+           WHERE channel IN ('wechat', 'wecom') AND active = 1 GROUP BY channel, chat""",
+        "CREATE TABLE notices (key TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -123,24 +151,7 @@ class Subscription:
     created: datetime
 
 
-def _ts(value: datetime) -> str:
-    """UTC text form, so SQL comparisons order by time."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"aware datetime required, got naive {value!r}")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str | None) -> datetime | None:
-    """Inverse of _ts for rows read back."""
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _day(value: date | None) -> str:
-    """Key form of a reminder's deadline date ('' when the caller does not track dates)."""
-    return "" if value is None else value.isoformat()
-
-
-class Store:
+class Store(PlatformRecords):
     """All persistent state of one bot process, behind one locked SQLite connection."""
 
     def __init__(self, path: str | Path) -> None:
@@ -227,22 +238,6 @@ class Store:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
 
-    # -- WeChat dedupe --------------------------------------------------------------------
-
-    def dedupe_get(self, key: str) -> str | None:
-        """The reply already given to this message, so a WeChat retry gets the same answer."""
-        rows = self._read("SELECT reply FROM dedupe WHERE key = ?", (key,))
-        return rows[0]["reply"] if rows else None
-
-    def dedupe_put(self, key: str, reply: str, now: datetime, user: str = "") -> None:
-        """Remember the first reply to a message; old rows go, since WeChat retries within seconds."""
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO dedupe (key, reply, created, user) VALUES (?, ?, ?, ?)",
-                (key, reply, _ts(now), user),
-            )
-            conn.execute("DELETE FROM dedupe WHERE created < ?", (_ts(now - DEDUPE_TTL),))
-
     # -- subscriptions --------------------------------------------------------------------
 
     def subscribe(self, channel: str, chat: str, user: str, now: datetime) -> bool:
@@ -286,11 +281,11 @@ class Store:
             )
 
     def delete_user(self, channel: str, user: str) -> int:
-        """Forget a user who left (WeChat unsubscribe); returns rows deleted or anonymised."""
+        """Forget a user who left (WeChat unfollow) or asked to be forgotten: every row about them goes."""
         if not user:
             return 0
         with self._lock:
-            self.flush()  # buffered questions of this user must be anonymised too
+            self.flush()  # buffered questions of this user must go too
         with self._tx() as conn:
             chats = [
                 r["chat"]
@@ -309,8 +304,9 @@ class Store:
                 (channel, user, user),
             ).rowcount
             changed += conn.execute(
-                "UPDATE questions SET user = '' WHERE channel = ? AND user = ?", (channel, user)
+                "DELETE FROM questions WHERE channel = ? AND user = ?", (channel, user)
             ).rowcount
+            changed += self._forget_records(conn, channel, user)
             # Dedupe keys start with the sender id and a "|" (user|channel|MsgId), so match that
             # prefix too, in case the caller did not pass user= to dedupe_put; the "|" keeps
             # user "abc" from matching user "abcd".
@@ -378,24 +374,35 @@ class Store:
         now: datetime,
         *,
         for_date: date | None = None,
+        path: str = "",
+        answer: str = "",
+        retry_at: datetime | None = None,
     ) -> None:
-        """Record how a claimed reminder ended; with no claim (a 'skipped' one) it inserts the row.
+        """Record how a claimed reminder ended, the path it took and the platform's answer.
 
-        A row that is already finished is left alone, so a late duplicate cannot rewrite history.
+        With no claim (a 'skipped' one) it inserts the row; a finished row is left alone, so a late
+        duplicate cannot rewrite history. 'deferred' (with `retry_at`) waits for ``reclaim_deferred``.
         """
         if outcome not in OUTCOMES:
             raise ValueError(
                 f"unknown reminder outcome {outcome!r}; expected one of {sorted(OUTCOMES)}"
             )
+        deferred = outcome == Outcome.DEFERRED.value
+        if deferred and retry_at is None:
+            raise ValueError("a deferred reminder needs retry_at")
+        finished = None if deferred else _ts(now)
+        again = _ts(retry_at) if deferred and retry_at is not None else None
         with self._tx() as conn:
             conn.execute(
-                """INSERT INTO reminders
-                   (deadline_id, for_date, offset, channel, chat, status, attempts, claimed, finished)
-                   VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)
+                """INSERT INTO reminders (deadline_id, for_date, offset, channel, chat, status, attempts,
+                                          claimed, finished, path, answer, retry_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
                    ON CONFLICT (deadline_id, for_date, offset, channel, chat) DO UPDATE SET
-                     status = excluded.status, finished = excluded.finished
-                   WHERE reminders.status = 'pending'""",
-                (deadline_id, _day(for_date), offset, channel, chat, outcome, _ts(now), _ts(now)),
+                     status = excluded.status, finished = excluded.finished, retry_at = excluded.retry_at,
+                     path = CASE WHEN excluded.path != '' THEN excluded.path ELSE reminders.path END,
+                     answer = CASE WHEN excluded.answer != '' THEN excluded.answer ELSE reminders.answer END
+                   WHERE reminders.status IN ('pending', 'deferred')""",
+                (deadline_id, _day(for_date), offset, channel, chat, outcome, _ts(now), finished, path, answer, again),
             )
 
     def stale_pending(self, before: datetime) -> list[dict[str, Any]]:
@@ -445,6 +452,7 @@ class Store:
         out["for_date"] = date.fromisoformat(out["for_date"]) if out["for_date"] else None
         out["claimed"] = _dt(out["claimed"])
         out["finished"] = _dt(out["finished"])
+        out["retry_at"] = _dt(out.get("retry_at"))
         return out
 
     def reminder_rows(self) -> list[dict[str, Any]]:
@@ -467,8 +475,12 @@ class Store:
         score: float | None,
         fallback: bool,
         answer_id: str = "",
+        preview: bool = False,
     ) -> None:
-        """Keep each question so staff can see what goes unanswered (buffered: see the module notes)."""
+        """Keep each question so staff can see what goes unanswered (buffered: see the module notes).
+
+        `now` must be the real time; a `preview` row (an answer "as of" another time) is never counted.
+        """
         row = (
             _ts(now),
             channel,
@@ -479,6 +491,7 @@ class Store:
             None if score is None else float(score),
             1 if fallback else 0,
             answer_id,
+            1 if preview else 0,
         )
         with self._lock:
             self._questions.append(row)
@@ -503,8 +516,8 @@ class Store:
                 with self._tx() as conn:
                     conn.executemany(
                         """INSERT INTO questions
-                             (at, channel, user, question, intent, top_source, score, fallback, answer_id)
-                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                           (at, channel, user, question, intent, top_source, score, fallback, answer_id, preview)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                         rows,
                     )
             except sqlite3.Error:
@@ -551,7 +564,7 @@ class Store:
         with self._lock:
             self.flush()
             row = self._conn.execute(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(fallback), 0) AS f FROM questions"
+                "SELECT COUNT(*) AS n, COALESCE(SUM(fallback), 0) AS f FROM questions WHERE preview = 0"
             ).fetchone()
             subs = self._conn.execute(
                 """SELECT channel, COUNT(*) AS n FROM subscriptions WHERE active = 1
@@ -570,7 +583,7 @@ class Store:
         self.flush()
         rows = self._read(
             """SELECT question, COUNT(*) AS n, MAX(at) AS last FROM questions
-               WHERE fallback = 1 AND question != ''
+               WHERE fallback = 1 AND preview = 0 AND question != ''
                GROUP BY question ORDER BY n DESC, last DESC, question LIMIT ?""",
             (int(limit),),
         )

@@ -3,112 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.channels.wechat.push import (
-    AccessTokenCache,
-    WeChatApiError,
-    WeChatCustomerServiceSender,
-    wechat_senders,
-)
+from bot.channels.wechat.push import AccessTokenCache, WeChatApiError, WeChatCustomerServiceSender
+from bot.channels.wechat.senders import wechat_senders
+from bot.channels.wechat.template import WeChatSender
 from bot.config import load_settings
 from bot.service import Service
 from bot.state.reminders import send_due
 from bot.state.store import Store
+from tests.fakes.wechat_api import APPID, SECRET, FakeWeChatApi
 
-APPID = "wx-test-appid"
-SECRET = "test-secret"
 OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 TZ = ZoneInfo("Asia/Shanghai")
-
-
-@dataclass
-class FakeWeChatApi:
-    """Issues tokens, accepts customer-service messages, and answers scripted error codes."""
-
-    token_delay: float = 0.05  # long enough for concurrent callers to overlap a fetch
-    expires_in: int = 7200
-    token_requests: list[dict[str, str]] = field(default_factory=list)
-    send_requests: list[dict[str, Any]] = field(default_factory=list)
-    delivered: list[dict[str, Any]] = field(default_factory=list)
-    next_errors: list[int] = field(default_factory=list)  # answered once each, in order
-    user_errors: dict[str, int] = field(default_factory=dict)  # answered for that openid every time
-    valid: set[str] = field(default_factory=set)
-    expired: set[str] = field(default_factory=set)
-    _serial: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def app(self) -> web.Application:
-        """The routes the sender uses."""
-        app = web.Application()
-        app.router.add_get("/cgi-bin/token", self.token)
-        app.router.add_post("/cgi-bin/message/custom/send", self.send)
-        return app
-
-    def expire_all(self) -> None:
-        """Make every issued token answer 42001, as WeChat does once expires_in has passed."""
-        self.expired |= self.valid
-        self.valid.clear()
-
-    def revoke_all(self) -> None:
-        """Make every issued token answer 40001, as after another client fetched a new one."""
-        self.valid.clear()
-
-    async def token(self, request: web.Request) -> web.Response:
-        """GET /cgi-bin/token: a fresh token for the right credentials."""
-        query = dict(request.query)
-        self.token_requests.append(query)
-        await asyncio.sleep(self.token_delay)
-        if query.get("grant_type") != "client_credential":
-            return _answer({"errcode": 40002, "errmsg": "invalid grant_type"})
-        if query.get("appid") != APPID:
-            return _answer({"errcode": 40013, "errmsg": "invalid appid"})
-        if query.get("secret") != SECRET:
-            return _answer({"errcode": 40125, "errmsg": "invalid appsecret"})
-        token = f"TOKEN-{next(self._serial)}"
-        self.valid.add(token)
-        return _answer({"access_token": token, "expires_in": self.expires_in})
-
-    async def send(self, request: web.Request) -> web.Response:
-        """POST /cgi-bin/message/custom/send: checks the token, then delivers or refuses."""
-        raw = await request.read()
-        token = request.query.get("access_token", "")
-        body = json.loads(raw.decode("utf-8"))
-        self.send_requests.append(
-            {
-                "token": token,
-                "body": body,
-                "raw": raw,
-                "content_type": request.headers.get("Content-Type", ""),
-            }
-        )
-        if self.next_errors:
-            return _answer({"errcode": self.next_errors.pop(0), "errmsg": "scripted"})
-        if token in self.expired:
-            return _answer({"errcode": 42001, "errmsg": "access_token expired"})
-        if token not in self.valid:
-            return _answer({"errcode": 40001, "errmsg": "invalid credential"})
-        code = self.user_errors.get(body.get("touser", ""))
-        if code:
-            return _answer({"errcode": code, "errmsg": "scripted for user"})
-        self.delivered.append(body)
-        return _answer({"errcode": 0, "errmsg": "ok"})
-
-
-def _answer(data: dict[str, Any]) -> web.Response:
-    """WeChat serves its JSON as text/plain; the client must cope."""
-    return web.Response(text=json.dumps(data), content_type="text/plain")
 
 
 class Clock:
@@ -144,7 +59,7 @@ async def harness(fake: tuple[FakeWeChatApi, str]):
 
 async def test_send_delivers_json_with_the_issued_token(harness: Harness) -> None:
     api, sender, _ = harness
-    assert await sender.send(OPENID, "距离总结材料截止还有 5 天") == "sent"
+    assert (await sender.send(OPENID, "距离总结材料截止还有 5 天")).outcome == "sent"
     assert api.token_requests == [
         {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
     ]
@@ -156,7 +71,7 @@ async def test_send_delivers_json_with_the_issued_token(harness: Harness) -> Non
     assert "距离".encode() in call["raw"]  # ensure_ascii=False: real UTF-8, not \u escapes
     assert call["content_type"].startswith("application/json")
     # A second send reuses the cached token.
-    assert await sender.send(OPENID, "再次提醒") == "sent"
+    assert (await sender.send(OPENID, "再次提醒")).outcome == "sent"
     assert len(api.token_requests) == 1
     assert api.send_requests[1]["token"] == "TOKEN-1"
 
@@ -164,7 +79,7 @@ async def test_send_delivers_json_with_the_issued_token(harness: Harness) -> Non
 async def test_concurrent_sends_fetch_the_token_once(harness: Harness) -> None:
     api, sender, _ = harness
     results = await asyncio.gather(*(sender.send(f"openid-{i}", f"提醒 {i}") for i in range(20)))
-    assert results == ["sent"] * 20
+    assert [r.outcome for r in results] == ["sent"] * 20
     assert len(api.token_requests) == 1
     assert sender.tokens.fetches == 1
     assert sorted(m["touser"] for m in api.delivered) == sorted(f"openid-{i}" for i in range(20))
@@ -173,9 +88,9 @@ async def test_concurrent_sends_fetch_the_token_once(harness: Harness) -> None:
 
 async def test_invalid_token_refetches_once_and_retries(harness: Harness) -> None:
     api, sender, _ = harness
-    assert await sender.send(OPENID, "预热") == "sent"
+    assert (await sender.send(OPENID, "预热")).outcome == "sent"
     api.next_errors.append(40001)
-    assert await sender.send(OPENID, "重试后送达") == "sent"
+    assert (await sender.send(OPENID, "重试后送达")).outcome == "sent"
     assert len(api.token_requests) == 2
     assert [c["token"] for c in api.send_requests] == ["TOKEN-1", "TOKEN-1", "TOKEN-2"]
     assert [m["text"]["content"] for m in api.delivered] == ["预热", "重试后送达"]
@@ -183,10 +98,10 @@ async def test_invalid_token_refetches_once_and_retries(harness: Harness) -> Non
 
 async def test_concurrent_sends_with_a_revoked_token_refetch_once(harness: Harness) -> None:
     api, sender, _ = harness
-    assert await sender.send(OPENID, "预热") == "sent"
+    assert (await sender.send(OPENID, "预热")).outcome == "sent"
     api.revoke_all()
     results = await asyncio.gather(*(sender.send(f"openid-{i}", "提醒") for i in range(20)))
-    assert results == ["sent"] * 20
+    assert [r.outcome for r in results] == ["sent"] * 20
     assert len(api.token_requests) == 2  # the first fetch plus ONE refresh for all twenty
     assert len(api.delivered) == 21
 
@@ -205,7 +120,7 @@ async def test_token_rejected_twice_raises_after_one_retry(harness: Harness) -> 
 async def test_outside_48h_window_is_undeliverable(harness: Harness) -> None:
     api, sender, _ = harness
     api.user_errors[OPENID] = 45015
-    assert await sender.send(OPENID, "超过48小时") == "undeliverable"
+    assert (await sender.send(OPENID, "超过48小时")).outcome == "undeliverable"
     assert len(api.send_requests) == 1  # not retried
     assert len(api.token_requests) == 1
 
@@ -214,13 +129,21 @@ async def test_unfollowed_is_blocked_and_bad_openid_undeliverable(harness: Harne
     api, sender, _ = harness
     api.user_errors["gone"] = 43004
     api.user_errors["bogus"] = 40003
-    assert await sender.send("gone", "提醒") == "blocked"
-    assert await sender.send("bogus", "提醒") == "undeliverable"
-    assert await sender.send("", "提醒") == "undeliverable"
+    assert (await sender.send("gone", "提醒")).outcome == "blocked"
+    assert (await sender.send("bogus", "提醒")).outcome == "undeliverable"
+    assert (await sender.send("", "提醒")).outcome == "undeliverable"
     assert len(api.send_requests) == 2
 
 
-@pytest.mark.parametrize("code", [45047, 45009, -1, 48001])
+async def test_daily_quota_used_up_is_deferred(harness: Harness) -> None:
+    api, sender, _ = harness
+    api.next_errors.append(45009)
+    delivery = await sender.send(OPENID, "提醒")
+    assert delivery.outcome == "deferred" and delivery.answer.startswith("45009")
+    assert len(api.send_requests) == 1
+
+
+@pytest.mark.parametrize("code", [45047, -1, 48001])
 async def test_rate_limits_and_other_errors_raise(harness: Harness, code: int) -> None:
     api, sender, _ = harness
     api.next_errors.append(code)
@@ -232,21 +155,21 @@ async def test_rate_limits_and_other_errors_raise(harness: Harness, code: int) -
 
 async def test_cached_token_is_refetched_shortly_before_expiry(harness: Harness) -> None:
     api, sender, clock = harness
-    assert await sender.send(OPENID, "一") == "sent"
+    assert (await sender.send(OPENID, "一")).outcome == "sent"
     clock.now += 7200 - 301  # still inside expires_in minus the safety margin
-    assert await sender.send(OPENID, "二") == "sent"
+    assert (await sender.send(OPENID, "二")).outcome == "sent"
     assert len(api.token_requests) == 1
     clock.now += 2  # now within the last five minutes: fetch ahead of WeChat's expiry
-    assert await sender.send(OPENID, "三") == "sent"
+    assert (await sender.send(OPENID, "三")).outcome == "sent"
     assert len(api.token_requests) == 2
     assert [c["token"] for c in api.send_requests] == ["TOKEN-1", "TOKEN-1", "TOKEN-2"]
 
 
 async def test_token_expired_on_the_server_refetches(harness: Harness) -> None:
     api, sender, _ = harness
-    assert await sender.send(OPENID, "一") == "sent"
+    assert (await sender.send(OPENID, "一")).outcome == "sent"
     api.expire_all()  # WeChat's clock ran ahead of ours
-    assert await sender.send(OPENID, "二") == "sent"
+    assert (await sender.send(OPENID, "二")).outcome == "sent"
     assert [c["token"] for c in api.send_requests] == ["TOKEN-1", "TOKEN-1", "TOKEN-2"]
     assert len(api.delivered) == 2
 
@@ -265,7 +188,7 @@ async def test_invalidate_forces_a_refresh(harness: Harness) -> None:
 async def test_long_text_is_cut_under_2048_bytes(harness: Harness) -> None:
     api, sender, _ = harness
     text = "质量月活动总结材料报送" * 300  # 3300 characters, 9900 bytes
-    assert await sender.send(OPENID, text) == "sent"
+    assert (await sender.send(OPENID, text)).outcome == "sent"
     content = api.delivered[0]["text"]["content"]
     size = len(content.encode("utf-8"))
     assert 2040 <= size <= 2048
@@ -298,11 +221,11 @@ async def test_network_error_raises(unused_tcp_port: int) -> None:
 
 async def test_close_releases_the_session_and_a_later_send_reopens(harness: Harness) -> None:
     api, sender, _ = harness
-    assert await sender.send(OPENID, "一") == "sent"
+    assert (await sender.send(OPENID, "一")).outcome == "sent"
     session = sender.tokens.session()
     await sender.close()
     assert session.closed
-    assert await sender.send(OPENID, "二") == "sent"
+    assert (await sender.send(OPENID, "二")).outcome == "sent"
     assert len(api.delivered) == 2
 
 
@@ -330,12 +253,13 @@ async def test_settings_give_a_wechat_sender(
     services = _services(
         tmp_path, BOT_WECHAT_APPID=APPID, BOT_WECHAT_SECRET=SECRET, BOT_WECHAT_API_URL=url
     )
+    services.store.touch_user("wechat", OPENID, datetime.now(TZ))  # inside the 48 hours
     senders = wechat_senders(services)
     try:
         assert list(senders) == ["wechat"]
         sender = senders["wechat"]
-        assert isinstance(sender, WeChatCustomerServiceSender)
-        assert await sender.send(OPENID, "配置生效") == "sent"
+        assert isinstance(sender, WeChatSender)
+        assert (await sender.send(OPENID, "配置生效")).outcome == "sent"
         assert api.delivered[0]["touser"] == OPENID
     finally:
         await senders["wechat"].close()  # type: ignore[attr-defined]
@@ -364,6 +288,7 @@ async def test_reminder_run_records_each_wechat_outcome(
     store = services.store
     for chat in ("fresh", "late", "gone"):
         store.subscribe("wechat", chat, chat, now - timedelta(days=1))
+        store.touch_user("wechat", chat, datetime.now(TZ) - timedelta(hours=1))  # our record: inside 48 h
     senders = wechat_senders(services)
     try:
         report = await send_due(

@@ -152,3 +152,37 @@ def test_template_placeholders_must_be_plain_names(kdir: Path) -> None:
     intents.write_text(text.replace('"如有疑问请联系：{contact}"', '"如有疑问请联系：{contact.name}"', 1), encoding="utf-8")
     found = problems_for(kdir)
     assert any("templates.contact: placeholder {contact.name} must be a plain name" in p for p in found), found
+
+
+def test_the_wechat_template_map_is_loaded() -> None:
+    k = load_knowledge(KNOWLEDGE, INTENTS)
+    assert k.wechat_template["first"] == "【截止提醒】{what}"
+    assert "{contact}" in k.wechat_template["remark"]
+
+
+def write_template_block(kdir: Path, block: str) -> Path:
+    intents = kdir.parent / "intents.yaml"
+    text = intents.read_text(encoding="utf-8")
+    start = text.index("wechat_template:")
+    end = text.index("\n\n", start)
+    intents.write_text(text[:start] + block.rstrip("\n") + text[end:], encoding="utf-8")
+    return intents
+
+
+@pytest.mark.parametrize(
+    ("block", "needle", "says"),
+    [
+        ('wechat_template:\n  first: "{deadline}到了"\n', "{deadline}", "wechat_template.first: unknown placeholder {deadline}"),
+        ('wechat_template:\n  keyword 1: "{what}"\n', "keyword 1", "wechat_template.keyword 1: 'keyword 1' is not a template field name"),
+        ('wechat_template:\n  remark: "联系{contact"\n', "联系{contact", "wechat_template.remark: broken placeholder braces"),
+        ('wechat_template:\n  first: ""\n', 'first: ""', "wechat_template.first: must not be empty"),
+        ("wechat_template: [first, remark]\n", "wechat_template:", "wechat_template: expected a mapping"),
+        ("wechat_template: {}\n", "wechat_template:", "wechat_template: needs at least one field"),
+    ],
+)
+def test_a_broken_wechat_template_map_names_file_line_and_key(kdir: Path, block: str, needle: str, says: str) -> None:
+    intents = write_template_block(kdir, block)
+    found = problems_for(kdir)
+    line = line_of(intents, needle)
+    assert any(p.startswith(f"intents.yaml:{line}:") or f"/intents.yaml:{line}:" in p for p in found), found
+    assert any(says in p for p in found), found

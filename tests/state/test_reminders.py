@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.core.model import Outcome
+from bot.state.delivery import Delivery, ReminderMessage
 from bot.state.reminders import (
     STALE_AFTER,
     ReminderLoop,
@@ -501,3 +503,70 @@ async def test_loop_wakes_by_itself_every_interval(store):
     finally:
         loop.stop()
         await asyncio.wait_for(task, timeout=2)
+
+
+# -- what the platform answered ---------------------------------------------------------------------
+
+
+@dataclass
+class PlatformSender:
+    """A sender that reports the path it took and the platform's answer, and takes the reminder's values."""
+
+    answers: list[Delivery] = field(default_factory=list)  # answered in order, then "sent"
+    received: list[tuple[str, ReminderMessage]] = field(default_factory=list)
+
+    async def send(self, chat: str, text: str) -> Delivery:
+        raise AssertionError("a reminder goes through send_reminder when the sender has it")
+
+    async def send_reminder(self, chat: str, message: ReminderMessage) -> Delivery:
+        self.received.append((chat, message))
+        if self.answers:
+            return self.answers.pop(0)
+        return Delivery(Outcome.SENT, "template", "0 ok")
+
+
+def render_message(deadline: Deadline, days_left: int) -> ReminderMessage:
+    return ReminderMessage(render(deadline, days_left), {"what": deadline.what, "countdown": f"还有{days_left}天"})
+
+
+async def test_the_path_and_the_platforms_answer_are_kept_per_reminder(store):
+    store.subscribe("wechat", "o1", "o1", at(9, 1))
+    sender = PlatformSender()
+    await send_due([SUBMIT], store, at(9, 23, 9, 5), SH, {"wechat": sender}, render_message)
+    (chat, message), = sender.received
+    assert message.values == {"what": SUBMIT.what, "countdown": "还有7天"}
+    (row,) = store.reminder_rows()
+    assert (row["status"], row["path"], row["answer"]) == ("sent", "template", "0 ok")
+
+
+async def test_a_used_up_quota_is_sent_the_next_day_at_the_reminder_time(store):
+    store.subscribe("wechat", "o1", "o1", at(9, 1))
+    sender = PlatformSender([Delivery(Outcome.DEFERRED, "template", "45009 reach max api daily quota limit")])
+    report = await send_due([SUBMIT], store, at(9, 23, 9, 5), SH, {"wechat": sender}, render_message)
+    assert report.deferred == 1
+    (row,) = store.reminder_rows()
+    assert row["status"] == "deferred" and row["answer"].startswith("45009")
+    for moment in (at(9, 23, 18), at(9, 24, 8, 59)):  # not before the next day's send time
+        await send_due([SUBMIT], store, moment, SH, {"wechat": sender}, render_message)
+    assert len(sender.received) == 1
+    report = await send_due([SUBMIT], store, at(9, 24, 9, 1), SH, {"wechat": sender}, render_message)
+    assert report.sent == 1 and sender.received[-1][1].values["countdown"] == "还有6天"
+    (row,) = store.reminder_rows()
+    assert (row["status"], row["attempts"]) == ("sent", 1)  # deferring cost no attempt
+    await send_due([SUBMIT], store, at(9, 25, 9, 1), SH, {"wechat": sender}, render_message)
+    assert len(sender.received) == 2
+
+
+async def test_a_deferred_reminder_overtaken_by_the_next_offset_is_not_sent(store):
+    store.subscribe("wechat", "o1", "o1", at(9, 1))
+    quota = Delivery(Outcome.DEFERRED, "template", "45009")
+    sender = PlatformSender([quota, quota, quota])
+    await send_due([SUBMIT], store, at(9, 29, 9, 5), SH, {"wechat": sender}, render_message)  # 1 day left
+    report = await send_due([SUBMIT], store, at(9, 30, 9, 5), SH, {"wechat": sender}, render_message)
+    statuses = {r["offset"]: r["status"] for r in store.reminder_rows()}
+    assert statuses[1] == "skipped" and statuses[0] == "deferred"
+    assert [m.values["countdown"] for _, m in sender.received] == ["还有1天", "还有0天"]
+    assert report.skipped == 1
+    await send_due([SUBMIT], store, at(10, 1, 9, 5), SH, {"wechat": sender}, render_message)  # deadline over
+    assert {r["offset"]: r["status"] for r in store.reminder_rows()}[0] == "skipped"
+    assert len(sender.received) == 2

@@ -1,13 +1,12 @@
-"""WeChat Official Account push: reminders go out through the customer-service message API.
+"""WeChat push, the shared part: the access-token cache, one authenticated API call, the customer-service sender.
 
 A passive callback reply only answers the message that triggered it, so anything sent later (a
-deadline reminder) has to use ``/cgi-bin/message/custom/send``. That API needs an access_token,
-which WeChat rate-limits and invalidates on every fresh fetch, so one cached token is shared by
-every send and fetched once however many sends need it at the same moment. WeChat accepts a
-customer-service message only within 48 hours of the user's last message to the account (45015
-otherwise); such a reminder is recorded as undeliverable, not retried.
-
-WeCom (企业微信) push is out of scope here: it uses a different token endpoint and message API.
+reminder, a broadcast) goes through the platform's APIs. They need an access_token, which WeChat
+rate-limits and invalidates on every fresh fetch, so one cached token is shared by every send of an
+account (customer-service and template messages alike) and fetched once however many sends need it
+at the same moment. ``/cgi-bin/message/custom/send`` reaches a follower only within 48 hours of
+their last message (45015 otherwise). Template messages (``template``) and the WeCom app
+(``wecom``) build on the same cache and call.
 """
 
 from __future__ import annotations
@@ -17,16 +16,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from bot.channels.wechat.xml import MAX_TEXT_BYTES, cut_utf8
 from bot.core.model import Outcome
-
-if TYPE_CHECKING:
-    from bot.service import Service
-    from bot.state.reminders import Sender
+from bot.state.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +35,8 @@ TOKEN_INVALID = frozenset({40001, 40014, 42001})  # invalid credential, invalid 
 OUT_OF_WINDOW = 45015  # more than 48 h since the user's last message
 UNSUBSCRIBED = 43004  # the user no longer follows the account
 INVALID_OPENID = 40003
-RATE_LIMITED = frozenset({45009, 45047})  # daily API quota, too many customer-service messages
+QUOTA = 45009  # the API's daily quota is used up: try again tomorrow
+CUSTOMER_SERVICE = "customer_service"  # the path name kept with each reminder
 
 
 class WeChatApiError(RuntimeError):
@@ -54,6 +51,9 @@ class WeChatApiError(RuntimeError):
 
 class AccessTokenCache:
     """One access_token for the whole process, fetched once and reused until shortly before it expires."""
+
+    token_path = "/cgi-bin/token"
+    token_invalid = TOKEN_INVALID  # answers that mean "fetch a new token and call once more"
 
     def __init__(
         self,
@@ -111,15 +111,41 @@ class AccessTokenCache:
             self._token = None
             self._valid_until = 0.0
 
+    def _token_params(self) -> dict[str, str]:
+        """The token endpoint's query: the Official Account's appid and secret."""
+        return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+
+    async def call(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST JSON with the cached token; a token the platform rejects is replaced and the call made once more.
+
+        Returns the answer's errcode and body; network and HTTP errors propagate.
+        """
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        for attempt in (1, 2):
+            token = await self.get()
+            async with self.session().post(
+                f"{self.api_url}{path}",
+                params={"access_token": token},
+                data=body,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            ) as resp:
+                data = await read_answer(resp)
+            code = errcode(data)
+            if code in self.token_invalid and attempt == 1:
+                log.info("access_token rejected (%s): fetching a new one", code)
+                self.invalidate(token)
+                continue
+            return code, data
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _fetch(self) -> str:
         """Ask WeChat for a fresh token (caller holds the lock)."""
         self.fetches += 1
-        params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
-        async with self.session().get(f"{self.api_url}/cgi-bin/token", params=params) as resp:
-            data = await _json(resp)
+        async with self.session().get(f"{self.api_url}{self.token_path}", params=self._token_params()) as resp:
+            data = await read_answer(resp)
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise WeChatApiError(_errcode(data) or -1, str(data.get("errmsg", "no access_token")))
+            raise WeChatApiError(errcode(data) or -1, str(data.get("errmsg", "no access_token")))
         try:
             expires_in = float(data.get("expires_in", DEFAULT_EXPIRES_IN))
         except (TypeError, ValueError):
@@ -131,65 +157,44 @@ class AccessTokenCache:
 
 
 class WeChatCustomerServiceSender:
-    """Pushes reminder text to a follower (chat = openid) as a customer-service text message."""
+    """Pushes text to a follower (chat = openid) as a customer-service message; the caller minds the 48 hours."""
 
     channel = CHANNEL
 
     def __init__(self, tokens: AccessTokenCache) -> None:
-        """Share the process-wide token cache and its HTTP session."""
+        """Share the account's token cache and its HTTP session."""
         self.tokens = tokens
 
     async def close(self) -> None:
         """Release the HTTP session at shutdown."""
         await self.tokens.close()
 
-    async def send(self, chat: str, text: str) -> Outcome:
-        """Deliver text; SENT, UNDELIVERABLE (48 h window, bad openid), BLOCKED (unfollowed), else raise."""
+    async def send(self, chat: str, text: str) -> Delivery:
+        """SENT; UNDELIVERABLE (48 h window, bad openid); BLOCKED (unfollowed); DEFERRED (quota); else raise."""
         if not chat:
-            return Outcome.UNDELIVERABLE
-        body = json.dumps(
-            {
-                "touser": chat,
-                "msgtype": "text",
-                "text": {"content": cut_utf8(text, MAX_TEXT_BYTES)},
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
-        for attempt in (1, 2):
-            token = await self.tokens.get()
-            code, data = await self._post(token, body)
-            if code == 0:
-                return Outcome.SENT
-            if code in TOKEN_INVALID and attempt == 1:
-                log.info("wechat access_token rejected (%s): fetching a new one", code)
-                self.tokens.invalidate(token)
-                continue
-            if code == OUT_OF_WINDOW:
-                log.info("wechat user %s is outside the 48 h customer-service window", chat)
-                return Outcome.UNDELIVERABLE
-            if code == UNSUBSCRIBED:
-                log.info("wechat user %s no longer follows the account", chat)
-                return Outcome.BLOCKED
-            if code == INVALID_OPENID:
-                log.info("wechat openid %s is not valid for this account", chat)
-                return Outcome.UNDELIVERABLE
-            raise WeChatApiError(code, str(data.get("errmsg", "")))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _post(self, token: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """One call to the customer-service API; network and HTTP errors propagate."""
-        async with self.tokens.session().post(
-            f"{self.tokens.api_url}/cgi-bin/message/custom/send",
-            params={"access_token": token},
-            data=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        ) as resp:
-            data = await _json(resp)
-        return _errcode(data), data
+            return Delivery(Outcome.UNDELIVERABLE, CUSTOMER_SERVICE, "no openid")
+        payload = {"touser": chat, "msgtype": "text", "text": {"content": cut_utf8(text, MAX_TEXT_BYTES)}}
+        code, data = await self.tokens.call("/cgi-bin/message/custom/send", payload)
+        said = answer_text(code, data)
+        if code == 0:
+            return Delivery(Outcome.SENT, CUSTOMER_SERVICE, said)
+        if code == OUT_OF_WINDOW:
+            log.info("wechat user %s is outside the 48 h customer-service window", chat)
+            return Delivery(Outcome.UNDELIVERABLE, CUSTOMER_SERVICE, said)
+        if code == UNSUBSCRIBED:
+            log.info("wechat user %s no longer follows the account", chat)
+            return Delivery(Outcome.BLOCKED, CUSTOMER_SERVICE, said)
+        if code == INVALID_OPENID:
+            log.info("wechat openid %s is not valid for this account", chat)
+            return Delivery(Outcome.UNDELIVERABLE, CUSTOMER_SERVICE, said)
+        if code == QUOTA:
+            log.warning("wechat daily API quota used up: %s", said)
+            return Delivery(Outcome.DEFERRED, CUSTOMER_SERVICE, said)
+        raise WeChatApiError(code, str(data.get("errmsg", "")))
 
 
-async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:
-    """Decode a WeChat answer (often served as text/plain); the URL is left out because it carries secrets."""
+async def read_answer(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    """Decode a WeChat/WeCom answer (often served as text/plain); the URL is left out because it carries secrets."""
     if resp.status != 200:
         raise WeChatApiError(-resp.status, f"HTTP {resp.status}")
     try:
@@ -201,7 +206,7 @@ async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:
     return data
 
 
-def _errcode(data: dict[str, Any]) -> int:
+def errcode(data: dict[str, Any]) -> int:
     """The errcode of an answer, 0 when absent (a token reply carries none)."""
     try:
         return int(data.get("errcode", 0))
@@ -209,13 +214,6 @@ def _errcode(data: dict[str, Any]) -> int:
         return -1
 
 
-def wechat_senders(services: Service) -> dict[str, Sender]:
-    """A "wechat" sender when the Official Account's appid and secret are set, so reminders can reach followers.
-
-    WeCom push is out of scope: only the Official Account customer-service API is covered.
-    """
-    s = services.settings
-    if not (s.wechat_appid and s.wechat_secret):
-        return {}
-    tokens = AccessTokenCache(s.wechat_appid, s.wechat_secret, s.wechat_api_url)
-    return {CHANNEL: WeChatCustomerServiceSender(tokens)}
+def answer_text(code: int, data: dict[str, Any]) -> str:
+    """The platform's answer as kept with a reminder: "0 ok", "43004 require subscribe"."""
+    return f"{code} {data.get('errmsg', '')}".strip()
