@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
+import stat
 import string
+import time
 from pathlib import Path
 
 import yaml
@@ -27,6 +30,8 @@ from bot.core.model import (
 from bot.knowledge.check import Checker, KnowledgeError, Problem, join
 
 ID = r"[a-z0-9][a-z0-9-]*"
+READ_TIMEOUT = 10.0  # seconds one knowledge file may take to read
+MAX_FILE_BYTES = 20_000_000
 UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects")
 ROLES = ("number", "city", "name", "org")
 MENU_KEYS = ("DEADLINES", "CONTACT", "PROJECTS", "SUBSCRIBE", "UNSUBSCRIBE", "HELP")
@@ -107,7 +112,10 @@ def _shown(path: Path) -> str:
 
 def _read(path: Path, problems: list[Problem]) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = _read_regular(path).decode("utf-8")
+        return text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text's universal newlines did
+    except NotRegular as exc:
+        problems.append(Problem(_shown(path), 1, "", str(exc)))
     except FileNotFoundError:
         problems.append(Problem(_shown(path), 1, "", "file not found"))
     except UnicodeDecodeError as exc:
@@ -115,6 +123,34 @@ def _read(path: Path, problems: list[Problem]) -> str:
     except OSError as exc:
         problems.append(Problem(_shown(path), 1, "", f"cannot read: {exc.strerror}"))
     return ""
+
+
+class NotRegular(OSError):
+    """A knowledge path that is not a plain file, or one that cannot be read in time."""
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, read within READ_TIMEOUT seconds.
+
+    A FIFO or device named *.yaml would block open() or read() forever and wedge every later
+    reload: it is opened non-blocking and refused unless fstat says it is a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegular("not a regular file (a pipe, device or socket cannot be knowledge)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise NotRegular(f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        deadline = time.monotonic() + READ_TIMEOUT
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise NotRegular(f"reading took longer than {READ_TIMEOUT:.0f} s")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _read_notice(
