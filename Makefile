@@ -30,7 +30,7 @@ test: $(STAMP) $(AXE)
 	$(BIN)/lint-imports
 	$(BIN)/python run_bot.py check
 	$(BIN)/python -m pytest
-	@$(BIN)/python -m tests.browser.chrome
+	@$(BIN)/python -m tests.browser  # one line saying why, when the browser tests were skipped
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

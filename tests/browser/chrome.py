@@ -122,7 +122,3 @@ class LiveServer:
         self.thread.join(WAIT)
         self.loop.close()
 
-
-if __name__ == "__main__":  # `make test` ends with this line when the browser tests were skipped
-    if reason := missing_browser():
-        print(reason)
