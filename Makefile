@@ -3,6 +3,8 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# axe-core, for the accessibility checks of the browser tests only (never shipped with the pages)
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint check eval bench clean
 
@@ -12,17 +14,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error && touch $(AXE); \
+	else echo "npm not found: accessibility checks will be skipped (apt-get install npm)"; fi
+
 # `make run PORT=8081 HOST=0.0.0.0` overrides the listen address (else .env or the defaults).
 run: $(STAMP)
 	set -a; [ ! -f .env ] || . ./.env; set +a; \
 	$(BIN)/python run_bot.py serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python run_bot.py check
 	$(BIN)/python -m pytest
+	@$(BIN)/python -m tests.browser  # one line saying why, when the browser tests were skipped
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) data/*.sqlite3
+	rm -rf $(VENV) tests/browser/node_modules data/*.sqlite3

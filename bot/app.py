@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.channels.http import GuardedSite
+from bot.channels.http import install as install_http
 from bot.config import ROOT, Settings
 from bot.core.engine import Engine
 from bot.core.model import Deadline
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 2.0  # seconds between looks at the knowledge files' modification times
 HOUSEKEEPING_INTERVAL = 600.0  # seconds between retention sweeps of the question log and replay records
+LOAD_TIMEOUT = 60.0  # seconds reading and checking the knowledge files may take in a reload
+SHUTDOWN_GRACE = 3.0  # seconds in-flight requests get after SIGTERM
+EXIT_DEADLINE = 4.5  # seconds after SIGTERM when the process exits whatever is still running
 
 
 def make_clock(settings: Settings, fixed: datetime | None) -> Callable[[], datetime]:
@@ -166,7 +173,9 @@ class Reloader:
             engine = self.services.engine
             self._stamp = self._fingerprint()
             try:
-                knowledge = await asyncio.to_thread(load_knowledge, s.knowledge_dir, s.intents_file)
+                knowledge = await asyncio.wait_for(
+                    asyncio.to_thread(load_knowledge, s.knowledge_dir, s.intents_file), LOAD_TIMEOUT
+                )
                 if self.fit_in_child:
                     await asyncio.to_thread(fit_index_in_child, s, knowledge.version)
                 await asyncio.to_thread(engine.swap, knowledge)
@@ -177,6 +186,11 @@ class Reloader:
             except KnowledgeError as exc:
                 result = ReloadResult(False, engine.version, [str(p) for p in exc.problems])
                 log.error("knowledge reload failed, still serving %s:\n%s", engine.version, exc)
+                self.services.knowledge_broken(result.problems)
+            except TimeoutError:
+                problem = f"{s.knowledge_dir}: reading the knowledge took longer than {LOAD_TIMEOUT:.0f} s"
+                result = ReloadResult(False, engine.version, [problem])
+                log.error("knowledge reload failed, still serving %s: %s", engine.version, problem)
                 self.services.knowledge_broken(result.problems)
             except Exception as exc:  # an unexpected bug must not take the bot down either
                 log.exception("knowledge reload crashed")
@@ -211,6 +225,7 @@ def create_app(services: Service) -> web.Application:
 
     app = web.Application()
     app[SERVICE] = services
+    install_http(app, services.settings)
     web_adapter.setup(app, services)
     wechat_adapter.setup(app, services)
     return app
@@ -323,6 +338,35 @@ def build_server(services: Service) -> web.Application:
     return app
 
 
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The runner with the keep-alive timeout from the settings and a short shutdown grace."""
+    return web.AppRunner(
+        app, access_log=None, keepalive_timeout=settings.keepalive_timeout, shutdown_timeout=SHUTDOWN_GRACE
+    )
+
+
+async def start_site(runner: web.AppRunner, host: str, port: int) -> GuardedSite:
+    """Listen with the connection cap and the request-head timeout of the app's settings."""
+    site = GuardedSite(runner, host, port)
+    await site.start()
+    return site
+
+
+def exit_soon(deadline: float = EXIT_DEADLINE) -> threading.Timer:
+    """After SIGTERM the process ends within seconds, even if a thread is stuck in a system call
+    (interpreter exit would otherwise wait for it forever)."""
+
+    def hard_exit() -> None:
+        log.error("shutdown did not finish within %.1f s; exiting now", deadline)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(deadline, hard_exit)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.Event | None = None) -> None:
     """Run everything until SIGINT/SIGTERM (or `stop` is set)."""
     engine, problems = load_serving_engine(settings)
@@ -330,23 +374,31 @@ async def serve(settings: Settings, now: datetime | None = None, stop: asyncio.E
     if problems:
         services.knowledge_broken(problems)
     app = build_server(services)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app, settings)
+    signalled = asyncio.Event()
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        await start_site(runner, settings.host, settings.port)
         print(f"web chat: http://{settings.host}:{settings.port}/  (knowledge {services.engine.version})", flush=True)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            signalled.set()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, on_signal)
         with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
             loop.add_signal_handler(signal.SIGHUP, lambda: services.background(app[RELOADER].reload()))
         await stop.wait()
     finally:
+        timer = exit_soon() if signalled.is_set() else None
         await runner.cleanup()
         services.store.close()
+        if timer is not None:
+            timer.cancel()
 
 
 async def send_due_once(services: Service, now: datetime) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -47,6 +49,13 @@ class Settings:
     rate_per_minute: int = 30  # questions per client per minute, on average
     rate_burst: int = 10  # questions a client may send in a quick burst
     log_days: int = 180  # days the question log is kept
+    rate_per_address: int = 300  # questions per minute from one address, all its clients together (an office NAT)
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)  # addresses/networks whose X-Forwarded-For counts
+    widget_origins: frozenset[str] = field(default_factory=frozenset)  # sites that may embed the chat (/widget.js)
+    header_timeout: float = 10.0  # seconds a new connection has to send its request head
+    body_timeout: float = 10.0  # seconds a request has to send its whole body
+    keepalive_timeout: float = 15.0  # seconds an idle keep-alive connection stays open
+    max_connections: int = 1000  # open connections at once; more are answered 503 and closed
 
     @property
     def cache_dir(self) -> Path:
@@ -81,6 +90,26 @@ def parse_moment(value: str, zone: ZoneInfo) -> datetime:
 
 _ENV_NAMES = {"db": "BOT_DB", "knowledge_dir": "BOT_KNOWLEDGE", "intents_file": "BOT_INTENTS"}  # others: BOT_<NAME>
 _CHOICES = {"wechat_mode": ("plain", "compat", "safe")}
+_POSITIVE = {"rate_per_address", "header_timeout", "body_timeout", "keepalive_timeout", "max_connections"}
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _env_name(name: str) -> str:
+    return _ENV_NAMES.get(name, f"BOT_{name.upper()}")
+
+
+def _parse_list(name: str, raw: str) -> frozenset[str]:
+    """A comma-separated setting; origins and proxy networks are checked, since they end up in headers."""
+    items = frozenset(a.strip().rstrip("/") if name == "widget_origins" else a.strip() for a in raw.split(",") if a.strip())
+    for item in items:
+        if name == "widget_origins" and not _ORIGIN_RE.fullmatch(item):
+            raise ValueError(f"{_env_name(name)}：{item!r} 不是网站地址（例如 https://www.example.gov.cn）")
+        if name == "trusted_proxies":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{_env_name(name)}：{item!r} 不是 IP 地址或网段") from None
+    return items
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -88,16 +117,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     env = os.environ if env is None else env
     values: dict[str, object] = {}
     for f in fields(Settings):
-        raw = env.get(_ENV_NAMES.get(f.name, f"BOT_{f.name.upper()}"), "").strip()
+        raw = env.get(_env_name(f.name), "").strip()
         if not raw:
             continue
-        if f.name == "admins":
-            values[f.name] = frozenset(a.strip() for a in raw.split(",") if a.strip())
-        elif f.type in ("int", int):
+        if f.type == "frozenset[str]":
+            values[f.name] = _parse_list(f.name, raw)
+        elif f.type in ("int", int, "float", float):
+            kind, word = (int, "整数") if f.type in ("int", int) else (float, "数字")
             try:
-                values[f.name] = int(raw)
+                number = kind(raw)
             except ValueError:
-                raise ValueError(f"{_ENV_NAMES.get(f.name, f'BOT_{f.name.upper()}')} 必须是整数，现在是 {raw!r}") from None
+                raise ValueError(f"{_env_name(f.name)} 必须是{word}，现在是 {raw!r}") from None
+            if number <= 0 and f.name in _POSITIVE:
+                raise ValueError(f"{_env_name(f.name)} 必须大于 0，现在是 {raw!r}")
+            values[f.name] = number
         elif f.type in ("Path", Path):
             values[f.name] = Path(raw)
         elif f.name in _CHOICES and raw.lower() not in _CHOICES[f.name]:

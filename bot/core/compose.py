@@ -52,7 +52,9 @@ def _clause(text: str, limit: int = 60) -> str:
             break
         out += piece
     out = out.rstrip("，。；")
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+    if len(out) > limit:
+        return out[: limit - 1] + "…"
+    return out if len(out) >= len(text.rstrip("，。；")) else out + "…"
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-import string
+import os
+import stat
+import time
 from pathlib import Path
 
 import yaml
@@ -14,45 +15,22 @@ from bot.core.model import (
     DEFAULT_REMIND_AT,
     DEFAULT_REMIND_DAYS,
     EMPTY_LEXICON,
-    Ask,
     Contact,
     Deadline,
     Document,
-    Intent,
     Knowledge,
-    Lexicon,
     Row,
     Table,
     Unit,
 )
 from bot.knowledge.check import Checker, KnowledgeError, Problem, join
+from bot.knowledge.intents import opt_string, read_intents, read_wechat_template
+from bot.knowledge.vocabulary import read_lexicon
 
 ID = r"[a-z0-9][a-z0-9-]*"
-UNIT_INTENTS = ("document", "theme", "content", "deadline", "contact", "projects")
+READ_TIMEOUT = 10.0  # seconds one knowledge file may take to read
+MAX_FILE_BYTES = 20_000_000
 ROLES = ("number", "city", "name", "org")
-MENU_KEYS = ("DEADLINES", "CONTACT", "PROJECTS", "SUBSCRIBE", "UNSUBSCRIBE", "HELP")
-TEMPLATE_KEYS = (
-    "fallback",
-    "empty",
-    "source",
-    "deadline",
-    "countdown_future",
-    "countdown_today",
-    "countdown_past",
-    "contact",
-    "contact_line",
-    "rows_header",
-    "row",
-    "no_rows",
-    "rows_cities",
-    "more_items",
-)
-# What a WeChat template message field may say about a reminder, and how a field may be named
-# (first/keyword1/remark, or the newer thing1/time2/character_string3 …).
-REMINDER_VALUES = ("what", "date", "countdown", "to", "contact", "title")
-TEMPLATE_FIELD = r"[a-z][a-z_]*[0-9]*"
-
-
 
 
 def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowledge:
@@ -73,7 +51,7 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
         root = checker.compose(raw)
         if root is not None:
             if path.stem == "lexicon":
-                lexicon = _read_lexicon(checker, root)
+                lexicon = read_lexicon(checker, root)
             else:
                 _read_notice(checker, root, documents, units)
         problems.extend(checker.problems)
@@ -83,8 +61,8 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
     digest.update(b"intents\0" + raw.encode())
     checker = Checker(_shown(intents_file))
     root = checker.compose(raw) if raw else None
-    intents, templates, menu, suggestions = _read_intents(checker, root)
-    wechat_template = _read_wechat_template(checker, root)
+    intents, templates, menu, suggestions = read_intents(checker, root)
+    wechat_template = read_wechat_template(checker, root)
     problems.extend(checker.problems)
     _cross_check(units, problems)
     if problems:
@@ -114,7 +92,10 @@ def _shown(path: Path) -> str:
 
 def _read(path: Path, problems: list[Problem]) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = _read_regular(path).decode("utf-8")
+        return text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text's universal newlines did
+    except NotRegular as exc:
+        problems.append(Problem(_shown(path), 1, "", str(exc)))
     except FileNotFoundError:
         problems.append(Problem(_shown(path), 1, "", "file not found"))
     except UnicodeDecodeError as exc:
@@ -122,6 +103,34 @@ def _read(path: Path, problems: list[Problem]) -> str:
     except OSError as exc:
         problems.append(Problem(_shown(path), 1, "", f"cannot read: {exc.strerror}"))
     return ""
+
+
+class NotRegular(OSError):
+    """A knowledge path that is not a plain file, or one that cannot be read in time."""
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, read within READ_TIMEOUT seconds.
+
+    A FIFO or device named *.yaml would block open() or read() forever and wedge every later
+    reload: it is opened non-blocking and refused unless fstat says it is a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegular("not a regular file (a pipe, device or socket cannot be knowledge)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise NotRegular(f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        deadline = time.monotonic() + READ_TIMEOUT
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise NotRegular(f"reading took longer than {READ_TIMEOUT:.0f} s")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _read_notice(
@@ -198,12 +207,6 @@ def _common(c: Checker, f: dict[str, yaml.Node], path: str, min_questions: int =
     return values if len(c.problems) == before else None
 
 
-def _opt_string(c: Checker, f: dict[str, yaml.Node], key: str, path: str, default: str = "") -> str:
-    if key not in f:
-        return default
-    return c.string(f[key], join(path, key)) or default
-
-
 def _read_section(
     c: Checker, node: yaml.Node, path: str, doc: Document
 ) -> tuple[Unit | None, yaml.Node | None]:
@@ -216,7 +219,7 @@ def _read_section(
     if f is None:
         return None, None
     common = _common(c, f, path)
-    intent = _opt_string(c, f, "intent", path, "content")
+    intent = opt_string(c, f, "intent", path, "content")
     if intent not in ("document", "theme", "content"):
         c.fail(f["intent"], join(path, "intent"), f"{intent!r} is not one of document, theme, content")
         return None, None
@@ -255,8 +258,8 @@ def _read_item(c: Checker, node: yaml.Node, path: str, doc: Document, parent: Un
         kind="item",
         intent=parent.intent,
         section=parent.section,
-        title=_opt_string(c, f, "title", path, parent.title),
-        label=_opt_string(c, f, "label", path),
+        title=opt_string(c, f, "title", path, parent.title),
+        label=opt_string(c, f, "label", path),
         text=text,
         questions=common["questions"],
         keywords=common["keywords"],
@@ -292,9 +295,9 @@ def _read_deadline(c: Checker, node: yaml.Node, path: str, doc: Document) -> Uni
         document=doc.id,
         date=when,
         what=what,
-        who=_opt_string(c, f, "who", path),
-        how=_opt_string(c, f, "how", path),
-        to=_opt_string(c, f, "to", path),
+        who=opt_string(c, f, "who", path),
+        how=opt_string(c, f, "how", path),
+        to=opt_string(c, f, "to", path),
         remind_days=days,
         remind_at=at,
     )
@@ -303,8 +306,8 @@ def _read_deadline(c: Checker, node: yaml.Node, path: str, doc: Document) -> Uni
         document=doc.id,
         kind="deadline",
         intent="deadline",
-        section=_opt_string(c, f, "section", path, "正文"),
-        title=_opt_string(c, f, "title", path, f"{what}报送截止时间"),
+        section=opt_string(c, f, "section", path, "正文"),
+        title=opt_string(c, f, "title", path, f"{what}报送截止时间"),
         text=text,
         questions=common["questions"],
         keywords=common["keywords"],
@@ -332,17 +335,17 @@ def _read_contact(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit
     contact = Contact(
         name=name,
         phone=phone,
-        fax=_opt_string(c, f, "fax", path),
-        email=_opt_string(c, f, "email", path),
-        office=_opt_string(c, f, "office", path),
+        fax=opt_string(c, f, "fax", path),
+        email=opt_string(c, f, "email", path),
+        office=opt_string(c, f, "office", path),
     )
     return Unit(
         id=common["id"],
         document=doc.id,
         kind="contact",
         intent="contact",
-        section=_opt_string(c, f, "section", path, "文尾"),
-        title=_opt_string(c, f, "title", path, "联系方式"),
+        section=opt_string(c, f, "section", path, "文尾"),
+        title=opt_string(c, f, "title", path, "联系方式"),
         text=text,
         questions=common["questions"],
         keywords=common["keywords"],
@@ -392,192 +395,16 @@ def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit |
         id=common["id"],
         document=doc.id,
         kind="table",
-        intent=_opt_string(c, f, "intent", path, "projects"),
-        section=_opt_string(c, f, "section", path, "附件"),
+        intent=opt_string(c, f, "intent", path, "projects"),
+        section=opt_string(c, f, "section", path, "附件"),
         title=title,
-        text=_opt_string(c, f, "text", path, title),
+        text=opt_string(c, f, "text", path, title),
         questions=common["questions"],
         keywords=common["keywords"],
         table=Table(tuple(columns), roles, tuple(rows)),
         file=c.file,
         line=node.start_mark.line + 1,
     )
-
-
-def _read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
-    f = (
-        c.mapping(
-            root,
-            "",
-            optional=(
-                "cantonese",
-                "synonyms",
-                "typos",
-                "aliases",
-                "cities",
-                "stopwords",
-                "org_patterns",
-                "fillers",
-                "asks",
-                "followups",
-                "situation",
-            ),
-        )
-        or {}
-    )
-    patterns: list[str] = []
-    if "org_patterns" in f:
-        for i, node in enumerate(c.sequence(f["org_patterns"], "org_patterns")):
-            pattern = c.string(node, f"org_patterns[{i}]")
-            try:
-                if pattern:
-                    re.compile(pattern)
-                    patterns.append(pattern)
-            except re.error as exc:
-                c.fail(node, f"org_patterns[{i}]", f"not a valid regular expression: {exc}")
-    cities: dict[str, tuple[str, ...]] = {}
-    if "cities" in f:
-        for name, node in (c.mapping(f["cities"], "cities", open_keys=True) or {}).items():
-            if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
-                cities[name] = ()
-            else:
-                cities[name] = tuple(c.strings(node, join("cities", name)))
-    return Lexicon(
-        cantonese=c.string_map(f["cantonese"], "cantonese") if "cantonese" in f else {},
-        synonyms=c.string_map(f["synonyms"], "synonyms") if "synonyms" in f else {},
-        typos=c.string_map(f["typos"], "typos") if "typos" in f else {},
-        aliases=c.string_map(f["aliases"], "aliases") if "aliases" in f else {},
-        cities=cities,
-        stopwords=frozenset(c.strings(f["stopwords"], "stopwords")) if "stopwords" in f else frozenset(),
-        org_patterns=tuple(patterns),
-        fillers=tuple(c.strings(f["fillers"], "fillers")) if "fillers" in f else (),
-        asks=_read_asks(c, f["asks"]) if "asks" in f else {},
-        followups=tuple(c.strings(f["followups"], "followups")) if "followups" in f else (),
-        situation=tuple(c.strings(f["situation"], "situation")) if "situation" in f else (),
-    )
-
-
-def _read_asks(c: Checker, node: yaml.Node) -> dict[str, Ask]:
-    """`asks:` kind → {label, words, strict}: what a question may ask for and how staff name it."""
-    asks: dict[str, Ask] = {}
-    for kind, item in (c.mapping(node, "asks", open_keys=True) or {}).items():
-        path = join("asks", kind)
-        g = c.mapping(item, path, required=("label", "words"), optional=("strict",))
-        if g is None:
-            continue
-        label = c.string(g.get("label"), join(path, "label"))
-        words = c.strings(g.get("words"), join(path, "words"), 1)
-        strict = True
-        if "strict" in g:
-            value = c.scalar(g["strict"], join(path, "strict"))
-            if not isinstance(value, bool):
-                c.fail(g["strict"], join(path, "strict"), f"expected true or false, got {value!r}")
-            strict = value is True
-        if label and words:
-            asks[kind] = Ask(kind, label, tuple(words), strict)
-    return asks
-
-
-def _read_intents(
-    c: Checker, root: yaml.Node | None
-) -> tuple[dict[str, Intent], dict[str, str], dict[str, str], list[str]]:
-    intents: dict[str, Intent] = {}
-    if root is None:
-        return intents, {}, {}, []
-    f = c.mapping(root, "", required=("intents", "templates"), optional=("menu", "suggestions", "wechat_template")) or {}
-    for name, node in (c.mapping(f.get("intents"), "intents", open_keys=True) or {}).items() if "intents" in f else []:
-        path = join("intents", name)
-        g = c.mapping(node, path, optional=("examples", "reply", "action", "fallback"))
-        if g is None:
-            continue
-        action = _opt_string(c, g, "action", path) or None
-        if action not in (None, "subscribe", "unsubscribe", "reset"):
-            c.fail(g["action"], join(path, "action"), f"{action!r} is not subscribe, unsubscribe or reset")
-        fallback = False
-        if "fallback" in g:
-            value = c.scalar(g["fallback"], join(path, "fallback"))
-            if not isinstance(value, bool):
-                c.fail(g["fallback"], join(path, "fallback"), f"expected true or false, got {value!r}")
-            fallback = value is True
-        reply = c.string(g["reply"], join(path, "reply")) if "reply" in g else ""
-        examples = tuple(c.strings(g["examples"], join(path, "examples"))) if "examples" in g else ()
-        if not reply and name not in UNIT_INTENTS and not fallback:
-            c.fail(node, join(path, "reply"), "an intent that is not answered from the knowledge needs a reply")
-        intents[name] = Intent(name, examples, reply or "", action, fallback)
-    templates = c.string_map(f["templates"], "templates") if "templates" in f else {}
-    nodes = _children(f["templates"]) if "templates" in f else {}
-    for key, text in templates.items():
-        _check_placeholders(c, nodes.get(key), join("templates", key), text)
-    for name, intent in intents.items():
-        _check_placeholders(c, None, join("intents", f"{name}.reply"), intent.reply)
-    if "templates" in f:
-        for key in TEMPLATE_KEYS:
-            if key not in templates:
-                c.fail(f["templates"], join("templates", key), f"missing template {key!r}")
-    menu = c.string_map(f["menu"], "menu") if "menu" in f else {}
-    for key in MENU_KEYS:  # Telegram commands and WeChat menu buttons ask these questions
-        if "intents" in f and key not in menu:
-            c.fail(f.get("menu", root), join("menu", key), f"missing menu question {key!r}")
-    suggestions = c.strings(f["suggestions"], "suggestions") if "suggestions" in f else []
-    for needed in ("help", "welcome", "non_text", "subscribe_unsupported"):
-        if "intents" in f and needed not in intents:
-            c.fail(f["intents"], join("intents", needed), f"missing intent {needed!r}")
-    return intents, templates, menu, suggestions
-
-
-def _read_wechat_template(c: Checker, root: yaml.Node | None) -> dict[str, str]:
-    """The template message's field map: field names WeChat accepts, texts with reminder values only."""
-    node = _children(root).get("wechat_template") if root is not None else None
-    if node is None:
-        return {}
-    entries = c.mapping(node, "wechat_template", open_keys=True)
-    if entries is None:
-        return {}
-    if not entries:
-        c.fail(node, "wechat_template", "needs at least one field, e.g. first: \"【截止提醒】{what}\"")
-    out: dict[str, str] = {}
-    for name, value_node in entries.items():
-        path = join("wechat_template", name)
-        if not re.fullmatch(TEMPLATE_FIELD, name):
-            c.fail(value_node, path, f"{name!r} is not a template field name (like first, keyword1, thing2, remark)")
-            continue
-        text = c.string(value_node, path)
-        if text is None:
-            continue
-        try:
-            fields = [n for _, n, _, _ in string.Formatter().parse(text) if n is not None]
-        except ValueError as exc:
-            c.fail(value_node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
-            continue
-        unknown = [n for n in fields if n not in REMINDER_VALUES]
-        for n in unknown:
-            known = ", ".join(f"{{{v}}}" for v in REMINDER_VALUES)
-            c.fail(value_node, path, f"unknown placeholder {{{n}}} (use {known})")
-        if not unknown:
-            out[name] = text
-    return out
-
-
-_FIELD = re.compile(r"\w+")
-
-
-def _children(node: yaml.Node) -> dict[str, yaml.Node]:
-    """Value nodes of a mapping by key, for locating messages (problems were reported already)."""
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-
-
-def _check_placeholders(c: Checker, node: yaml.Node | None, path: str, text: str) -> None:
-    """Templates take plain {name} placeholders only: {a.b} or {a[0]} would fail at answer time."""
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        c.fail(node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
-        return
-    for name in fields:
-        if not _FIELD.fullmatch(name):
-            c.fail(node, path, f"placeholder {{{name}}} must be a plain name like {{date}}")
 
 
 def _cross_check(units: dict[str, Unit], problems: list[Problem]) -> None:

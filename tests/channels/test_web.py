@@ -27,12 +27,13 @@ REPLY_KEYS = {
     "suggestions",
     "action",
     "answer_id",
+    "expand",
 }
 
 
-def make_services(db: Path, engine: Engine) -> Service:
+def make_services(db: Path, engine: Engine, **settings_overrides: object) -> Service:
     """Service as the running bot builds them, with a clock fixed inside the campaign."""
-    settings = load_settings({}, db=db)
+    settings = load_settings({}, db=db, **settings_overrides)
     return Service(engine=engine, store=Store(db), settings=settings, clock=lambda: FIXED_NOW)
 
 
@@ -80,7 +81,8 @@ async def test_question_is_trimmed_and_logged_under_the_page_session(client, ser
     page = await client.get("/")
     sid = page.cookies["qm_sid"].value
     assert len(sid) >= 16
-    resp = await client.post("/api/ask", json={"text": "  明天天气怎么样  "})
+    # (sent by hand: the test client keeps Secure cookies to itself over plain http)
+    resp = await client.post("/api/ask", json={"text": "  明天天气怎么样  "}, cookies={"qm_sid": sid})
     data = await resp.json()
     assert data["question"] == "明天天气怎么样"
     assert data["fallback"] is True
@@ -242,3 +244,66 @@ async def test_bad_feedback_is_refused_and_changes_nothing(client, services, bod
     assert resp.status == status
     assert "error" in await resp.json()
     assert services.store.feedback_rows() == []
+
+
+async def test_chat_page_may_be_framed_by_exactly_the_listed_sites(aiohttp_client, tmp_path, engine):
+    sites = frozenset({"https://www.gd.gov.cn", "https://zfcxjst.gd.gov.cn"})
+    services = make_services(tmp_path / "framed.sqlite3", engine, widget_origins=sites)
+    client = await aiohttp_client(create_app(services))
+    csp = (await client.get("/")).headers["Content-Security-Policy"]
+    assert "frame-ancestors https://www.gd.gov.cn https://zfcxjst.gd.gov.cn" in csp
+    widget = await client.get("/widget.js")
+    assert widget.status == 200 and "javascript" in widget.headers["Content-Type"]
+    assert "attachShadow" in await widget.text()
+    services.store.close()
+
+
+async def test_chat_page_is_framed_nowhere_by_default(client):
+    assert "frame-ancestors 'none'" in (await client.get("/")).headers["Content-Security-Policy"]
+
+
+def test_widget_origins_must_be_site_addresses():
+    assert load_settings({"BOT_WIDGET_ORIGINS": "https://a.gov.cn/, http://localhost:8081"}).widget_origins == {
+        "https://a.gov.cn",
+        "http://localhost:8081",
+    }
+    for bad in ("https://a.gov.cn; script-src *", "a.gov.cn", "https://a.gov.cn/path"):
+        with pytest.raises(ValueError, match="BOT_WIDGET_ORIGINS"):
+            load_settings({"BOT_WIDGET_ORIGINS": bad})
+    with pytest.raises(ValueError, match="BOT_TRUSTED_PROXIES"):
+        load_settings({"BOT_TRUSTED_PROXIES": "proxy.local"})
+
+
+async def test_session_cookie_works_inside_another_sites_frame_over_https(client):
+    # loopback (a developer's machine) and HTTPS get SameSite=None; Secure; Partitioned
+    local = (await client.get("/")).headers["Set-Cookie"]
+    assert "SameSite=None" in local and "Secure" in local and "Partitioned" in local
+    # plain HTTP on a real host name cannot carry a Secure cookie: an ordinary first-party one
+    plain = (await client.get("/", headers={"Host": "chat.example.org"})).headers["Set-Cookie"]
+    assert "SameSite=Lax" in plain and "Secure" not in plain
+    # X-Forwarded-Proto counts only from a trusted proxy
+    client.session.cookie_jar.clear()
+    spoofed = await client.get("/", headers={"Host": "chat.example.org", "X-Forwarded-Proto": "https"})
+    assert "SameSite=Lax" in spoofed.headers["Set-Cookie"]
+
+
+def test_page_names_the_newest_notice_and_its_menu(engine):
+    from bot.channels.web import STATIC_DIR, render_page
+
+    template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    doc = engine.knowledge.latest_document()
+    assert doc.number not in template and doc.title not in template  # nothing about a notice in the HTML
+    page = render_page(template, engine.knowledge)
+    assert doc.number in page and doc.title.replace("“", "&ldquo;") not in page
+    assert engine.knowledge.menu["PROJECTS"] in page and "订阅提醒" not in page  # the web cannot push
+    assert "{{" not in page
+
+
+async def test_cut_sub_items_come_with_their_full_text(client):
+    data = await (await client.post("/api/ask", json={"text": "怎么开展质量宣传"})).json()
+    assert data["expand"], data["answer"]
+    for item in data["expand"]:
+        assert item["cut"] in data["answer"] and item["cut"].endswith("…")
+        assert item["full"].startswith(item["cut"][:-1]) and len(item["full"]) >= len(item["cut"])
+    whole = await (await client.post("/api/ask", json={"text": "联系电话是多少"})).json()
+    assert whole["expand"] == []  # nothing was cut

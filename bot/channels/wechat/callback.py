@@ -147,7 +147,7 @@ class CallbackHandler:
             return plain_error(403, "invalid signature")
         if isinstance(error, WeChatCryptoError):
             return plain_error(400, f"{crypto_problem}: {error}")
-        where = f"{self.channel.name} {request.method} {logged_path(request)}"
+        where = f"{self.channel.name} {logged_path(request)}"
         if isinstance(error, CLIENT_FAULTS):  # the client hung up or broke its framing: one line
             log.warning("%s: request not read (%s)", where, type(error).__name__)
         else:  # a bug of ours: worth the traceback
