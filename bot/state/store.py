@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.model import Outcome
+from bot.state.staff_schema import STAFF_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ MIGRATIONS: list[list[str]] = [
             user TEXT NOT NULL DEFAULT ''
         )""",
     ],
+    STAFF_TABLES,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
