@@ -40,11 +40,19 @@ class Settings:
     rate_limit: str = "on"  # "off" lifts per-client limits (benchmarks)
     rate_per_minute: int = 30  # questions per client per minute, on average
     rate_burst: int = 10  # questions a client may send in a quick burst
+    console: str = "on"  # "off" removes the staff console (/admin) from the server
+    console_secret: str = ""  # signs console sessions; default: a random key kept in the data folder
+    console_session_minutes: int = 480  # a console login lasts this long
 
     @property
     def cache_dir(self) -> Path:
         """Where the fitted index (and jieba's dictionary cache) is kept between runs."""
         return self.db.parent / "cache"
+
+    @property
+    def console_on(self) -> bool:
+        """Whether the staff console is served (BOT_CONSOLE=off switches it off)."""
+        return self.console.strip().lower() not in ("off", "0", "false", "no")
 
     @property
     def zone(self) -> ZoneInfo:
