@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check eval bench clean
+.PHONY: run test lint check eval bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The README's pictures of the staff console, taken by its browser tests.
+screenshots: $(STAMP)
+	SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/channels/test_admin_browser.py -q
 
 clean:
 	rm -rf $(VENV) data/*.sqlite3

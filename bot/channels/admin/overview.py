@@ -69,7 +69,7 @@ async def overview(c: Console, request: web.Request) -> web.StreamResponse:
     """One page that says how the bot is doing."""
     services = c.services
     store = services.store
-    today = c.now().date()
+    today = services.clock().date()  # the clock questions are logged with (fixed under --now)
     days = questions_per_day(store, today, DAYS, services.settings.zone)
     stats = store.stats()
     total, declined = int(stats["questions"]), int(stats["fallbacks"])
@@ -83,8 +83,8 @@ async def overview(c: Console, request: web.Request) -> web.StreamResponse:
             _stat("提问总数", str(total), f"最近 {DAYS} 天 {sum(d.total for d in days)} 个"),
             _stat("已回答", r.pct(total - declined, total), f"{total - declined} 个"),
             _stat("未能回答", r.pct(declined, total), f"{declined} 个"),
-            _stat("👍 有用", r.pct(up, up + down), f"{up} 票"),
-            _stat("👎 没用", r.pct(down, up + down), f"{down} 票"),
+            _stat("有用", r.pct(up, up + down), f"{up} 票"),
+            _stat("没用", r.pct(down, up + down), f"{down} 票"),
             _stat("知识库", reload_state, f"版本 {services.engine.version}，{since}"),
         ]
     )

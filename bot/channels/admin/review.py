@@ -160,7 +160,7 @@ def _card(c: Console, request: web.Request, i: int, g: Group, options: list[tupl
     dismiss = r.form("/admin/review/dismiss", keep + r.button("忽略", kind="secondary"), token, css="inline")
     return f"""<article class="card review-item" aria-labelledby="q-{i}">
 <h2 id="q-{i}" class="question">{r.esc(g.question)}</h2>
-<p class="meta">共 {g.count} 次 · 未能回答 {declined} 次 · 👎 {down} 次 · 最近 {when} · <a href="/admin/test?q={r.esc(quote(g.question, safe=""))}">单独测试</a></p>
+<p class="meta">共 {g.count} 次 · 未能回答 {declined} 次 · 被评“没用” {down} 次 · 最近 {when} · <a href="/admin/test?q={r.esc(quote(g.question, safe=""))}">单独测试</a></p>
 {f"<details><summary>{len(g.texts)} 种问法</summary><ul>{variants}</ul></details>" if len(g.texts) > 1 else ""}
 {explain_html(x)}
 <div class="actions">{paraphrase}{scope}{dismiss}</div>
@@ -172,7 +172,7 @@ async def review(c: Console, request: web.Request) -> web.StreamResponse:
     found = groups(c)
     options = unit_options(c)
     cards = "".join(_card(c, request, i, g, options) for i, g in enumerate(found))
-    intro = '<p class="hint">未能回答和被点 👎 的问题，按规范化后的文字归并。加为问法后会写入知识库、校验并立即生效。</p>'
+    intro = '<p class="hint">未能回答和被评为“没用”的问题，按规范化后的文字归并。加为问法后会写入知识库、校验并立即生效。</p>'
     return c.page(request, "待处理问题", intro + (cards or r.alert("info", "暂时没有待处理的问题。")))
 
 
