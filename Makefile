@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # axe-core, for the accessibility checks of the browser tests only (never shipped with the pages)
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint check eval bench clean
+.PHONY: run test lint check eval bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,10 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The README's pictures of the staff console, taken by its browser tests.
+screenshots: $(STAMP)
+	SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/channels/test_admin_browser.py -q
 
 clean:
 	rm -rf $(VENV) tests/browser/node_modules data/*.sqlite3

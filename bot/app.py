@@ -220,6 +220,7 @@ ADMIN_NOTIFIERS: web.AppKey[list[Callable[[str], Awaitable[object]]]] = web.AppK
 
 def create_app(services: Service) -> web.Application:
     """The aiohttp application with every channel whose settings are present."""
+    from bot.channels import admin as admin_console
     from bot.channels import web as web_adapter
     from bot.channels.wechat import callback as wechat_adapter
 
@@ -228,6 +229,7 @@ def create_app(services: Service) -> web.Application:
     install_http(app, services.settings)
     web_adapter.setup(app, services)
     wechat_adapter.setup(app, services)
+    admin_console.setup(app, services)
     return app
 
 

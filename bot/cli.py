@@ -279,6 +279,57 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def read_password(prompt: str) -> str:
+    """A password from the terminal without echo (asked twice), or one line of piped stdin."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(prompt)
+        if getpass.getpass("再输入一次：") != first:
+            raise ValueError("两次输入的密码不一致。")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users(args: argparse.Namespace, out: TextIO) -> int:
+    """Staff console accounts: add, list, passwd, remove (passwords never on the command line)."""
+    from bot.state.accounts import ROLE_NAMES, Accounts
+    from bot.state.store import Store
+
+    settings = _settings(args)
+    now = datetime.now(settings.zone)
+    with Store(settings.db) as store:
+        accounts = Accounts(store)
+        try:
+            if args.action == "list":
+                rows = accounts.all()
+                if not rows:
+                    out.write("还没有账户。新增：python run_bot.py users add 用户名 --role admin\n")
+                for a in rows:
+                    state = "，已锁定" if a.locked(now) else ""
+                    out.write(f"{a.name}\t{ROLE_NAMES.get(a.role, a.role)}{state}\n")
+                return 0
+            if not args.name:
+                raise ValueError(f"users {args.action} 需要用户名。")
+            if args.action == "add":
+                accounts.add(args.name, args.role, read_password(f"{args.name} 的密码："), now)
+                accounts.audit("命令行", "add-user", f"{args.name}（{ROLE_NAMES.get(args.role, args.role)}）", now)
+                out.write(f"已新增账户 {args.name}（{ROLE_NAMES.get(args.role, args.role)}），登录地址 /admin/login\n")
+            elif args.action == "passwd":
+                accounts.set_password(args.name, read_password(f"{args.name} 的新密码："))
+                accounts.audit("命令行", "passwd", args.name, now)
+                out.write(f"已修改 {args.name} 的密码，其已登录的会话全部失效。\n")
+            elif accounts.remove(args.name):
+                accounts.audit("命令行", "remove-user", args.name, now)
+                out.write(f"已删除账户 {args.name}。\n")
+            else:
+                raise ValueError(f"没有账户 {args.name}。")
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands share --now, --knowledge and --intents."""
     common = argparse.ArgumentParser(add_help=False)
@@ -315,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
     un.add_argument("--limit", type=int, default=20)
     un.set_defaults(func=cmd_unanswered)
+    users = sub.add_parser("users", parents=[common], help="staff console accounts (password read from stdin)")
+    users.add_argument("action", choices=["add", "list", "passwd", "remove"])
+    users.add_argument("name", nargs="?", default="")
+    users.add_argument("--role", choices=["admin", "editor"], default="editor", help="for add (default editor)")
+    users.set_defaults(func=cmd_users)
     p = sub.add_parser("ingest", help="draft knowledge YAML from a plain-text notice")
     p.add_argument("notice", help="the notice as UTF-8 text")
     p.add_argument("-o", "--output", help="write here (e.g. knowledge/NAME.yaml) instead of stdout")

@@ -56,11 +56,19 @@ class Settings:
     body_timeout: float = 10.0  # seconds a request has to send its whole body
     keepalive_timeout: float = 15.0  # seconds an idle keep-alive connection stays open
     max_connections: int = 1000  # open connections at once; more are answered 503 and closed
+    console: str = "on"  # "off" removes the staff console (/admin) from the server
+    console_secret: str = ""  # signs console sessions; default: a random key kept in the data folder
+    console_session_minutes: int = 480  # a console login lasts this long
 
     @property
     def cache_dir(self) -> Path:
         """Where the fitted index (and jieba's dictionary cache) is kept between runs."""
         return self.db.parent / "cache"
+
+    @property
+    def console_on(self) -> bool:
+        """Whether the staff console is served (BOT_CONSOLE=off switches it off)."""
+        return self.console.strip().lower() not in ("off", "0", "false", "no")
 
     @property
     def zone(self) -> ZoneInfo:

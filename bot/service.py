@@ -20,6 +20,9 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 from bot.core.engine import Engine, Explanation
 from bot.core.model import Context, Incoming, Outcome, Reply
+from bot.knowledge.check import KnowledgeError
+from bot.knowledge.drafts import Draft, Drafts
+from bot.knowledge.edit import Editor, EditResult
 from bot.knowledge.load import load_knowledge
 from bot.state.conversations import Conversations
 from bot.state.delivery import as_delivery
@@ -338,3 +341,47 @@ class Service:
             else:
                 report.undeliverable += 1
         return report
+
+    # -- staff console ----------------------------------------------------------------------
+
+    @property
+    def editor(self) -> Editor:
+        """Edits of the files this bot answers from, each validated whole before it is written."""
+        return Editor(self.settings.knowledge_dir, self.settings.intents_file)
+
+    @property
+    def drafts(self) -> Drafts:
+        """Uploaded notices under review, kept beside the database so the bot never answers from them."""
+        return Drafts(self.settings.db.parent / "drafts")
+
+    async def edit_knowledge(self, change: Callable[[Editor], EditResult]) -> EditResult:
+        """Apply one staff edit off the event loop; a saved edit reloads the running bot at once."""
+        result = await asyncio.to_thread(change, self.editor)
+        if result.saved:
+            await self.reload_now()
+        return result
+
+    async def reload_now(self) -> None:
+        """Reload through the server's Reloader, or (no server running) load and swap here."""
+        if self.reload is not None:
+            await self.reload()
+            return
+        s = self.settings
+        try:
+            knowledge = await asyncio.to_thread(load_knowledge, s.knowledge_dir, s.intents_file)
+        except KnowledgeError as exc:
+            self.knowledge_broken([str(p) for p in exc.problems])
+            return
+        await asyncio.to_thread(self.engine.swap, knowledge)
+        self.knowledge_loaded(self.engine.version)
+
+    def draft_notice(self, data: bytes, filename: str, who: str, now: datetime) -> Draft:
+        """Ingest an uploaded notice into a draft for review; ValueError says why a file cannot be read."""
+        return self.drafts.create(data, filename, who, now)
+
+    async def publish_notice(self, draft: Draft) -> EditResult:
+        """Publish a reviewed draft under knowledge/ (validated with everything else) and reload."""
+        result = await self.edit_knowledge(lambda editor: editor.publish(draft.text))
+        if result.saved:
+            self.drafts.discard(draft.name)
+        return result

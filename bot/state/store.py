@@ -43,6 +43,7 @@ from bot.state.records import PlatformRecords
 from bot.state.sqltime import day as _day
 from bot.state.sqltime import dt as _dt
 from bot.state.sqltime import ts as _ts
+from bot.state.staff_schema import STAFF_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ MIGRATIONS: list[list[str]] = [
            WHERE channel IN ('wechat', 'wecom') AND active = 1 GROUP BY channel, chat""",
         "CREATE TABLE notices (key TEXT PRIMARY KEY, at TEXT NOT NULL)",
     ],
+    STAFF_TABLES,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -137,6 +137,11 @@ async def bot(services, fake) -> AsyncIterator[Runner]:
     await asyncio.wait_for(runner.stop(), 10)
 
 
+def suggestion_buttons(sent: Sent) -> list[dict]:
+    """The suggested-question buttons of an answer (not its 👍/👎 row)."""
+    return [b for b in sent.buttons if not b["text"].startswith(("👍", "👎"))]
+
+
 def engine_text(services: Service, question: str, chat: int = USER) -> str:
     """The engine's own answer, to compare with what the user was shown."""
     incoming = Incoming(question, channel="telegram", user=str(chat), chat=str(chat))
@@ -296,7 +301,7 @@ async def test_suggestion_buttons_answer_the_suggested_question(bot, fake, servi
     assert buttons, "answer should offer follow-up questions"
     for button in buttons:
         assert len(button["callback_data"].encode()) <= 64
-    pressed = buttons[0]
+    pressed = suggestion_buttons(first)[0]
     suggestion = pressed["text"]
     reply = services.engine.answer(Incoming("总结材料什么时候交", "telegram"), FIXED_NOW)
     assert suggestion in reply.suggestions
@@ -319,12 +324,31 @@ async def test_long_suggestion_gets_a_short_key_that_still_works(bot, fake, serv
     monkeypatch.setattr(services.engine, "respond", with_long_suggestion)
     fake.push_text(USER, "联系人")
     [first] = await fake.wait_sent(USER)
-    [button] = first.buttons
+    [button] = suggestion_buttons(first)
     assert len(button["callback_data"].encode()) <= 64
     monkeypatch.setattr(services.engine, "respond", real)
     fake.push_callback(first, button["callback_data"], user_id=USER)
     sent = await fake.wait_sent(USER, 2)
     assert visible(sent[1]) == engine_text(services, long_question)
+
+
+async def test_thumbs_under_an_answer_are_stored_with_it(bot, fake, services):
+    fake.push_text(USER, "总结材料什么时候交")
+    [first] = await fake.wait_sent(USER)
+    thumbs = [b for b in first.buttons if b["text"].startswith(("👍", "👎"))]
+    assert [b["text"] for b in thumbs] == ["👍 有用", "👎 没用"]
+    fake.push_callback(first, thumbs[1]["callback_data"], user_id=USER)
+    [answer] = await fake.wait_call("answerCallbackQuery")
+    assert "谢谢" in answer.get("text", "")
+    [vote] = services.store.feedback_rows()
+    assert vote["vote"] == -1 and vote["channel"] == "telegram"
+    assert vote["question"] == "总结材料什么时候交" and vote["top_source"] == "summary-report"
+
+
+async def test_declined_answer_has_no_thumbs(bot, fake):
+    fake.push_text(USER, "明天天气怎么样")
+    [sent] = await fake.wait_sent(USER)
+    assert not [b for b in sent.buttons if b["text"].startswith(("👍", "👎"))]
 
 
 async def test_expired_button_says_so_instead_of_guessing(bot, fake):

@@ -64,6 +64,7 @@ ADMIN_COMMANDS: list[tuple[str, str]] = [
 
 SORRY = "抱歉，处理您的消息时出了点问题，请稍后再试。"
 EXPIRED = "这个按钮已过期，请直接输入问题。"
+FEEDBACK_THANKS = "谢谢反馈！"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class AskButton:
     """A suggested question under an answer: pressing it asks the question."""
 
     question: str
+
+
+@dataclass(frozen=True)
+class FeedbackButton:
+    """👍 or 👎 under an answer: staff see which answers helped and review the others."""
+
+    answer_id: str
+    helpful: bool
 
 
 @dataclass(frozen=True)
@@ -143,15 +152,20 @@ class Handlers:
         return self.services.ask(Incoming(text=text, channel=CHANNEL, user=user, chat=chat))
 
     def keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
-        """One button per suggestion, pressing it asks that question."""
+        """One button per suggestion (pressing it asks that question), then 👍/👎 under a real answer."""
         suggestions = [s for s in reply.suggestions if s.strip()][:MAX_SUGGESTION_BUTTONS]
-        if not suggestions:
-            return None
         rows = [
             [InlineKeyboardButton(button_label(s), callback_data=AskButton(s))]
             for s in suggestions
         ]
-        return InlineKeyboardMarkup(rows)
+        if reply.answer_id and reply.sources and not reply.fallback:
+            rows.append(
+                [
+                    InlineKeyboardButton("👍 有用", callback_data=FeedbackButton(reply.answer_id, True)),
+                    InlineKeyboardButton("👎 没用", callback_data=FeedbackButton(reply.answer_id, False)),
+                ]
+            )
+        return InlineKeyboardMarkup(rows) if rows else None
 
     async def deliver(
         self,
@@ -279,6 +293,10 @@ class Handlers:
         data = query.data
         if isinstance(data, BroadcastButton):
             await self.broadcast_button(query, context, data)
+            return
+        if isinstance(data, FeedbackButton):
+            kept = self.services.feedback(data.answer_id, data.helpful, CHANNEL, str(query.from_user.id))
+            await query.answer(FEEDBACK_THANKS if kept else EXPIRED)
             return
         if not isinstance(data, AskButton):  # forgotten by the bounded cache, or not ours
             await query.answer(EXPIRED)
