@@ -101,10 +101,7 @@ def read_lines(text: str) -> list[Line]:
     lines: list[Line] = []
     related = False
     for no, original in enumerate(raw, 1):
-        stripped = original.rstrip().lstrip(" \u3000\u00a0")
-        if "\t" not in stripped.strip("\t"):
-            stripped = stripped.strip("\t")
-        stripped = squeeze_spaced(stripped)
+        stripped = squeeze_spaced(original.rstrip().lstrip(" \u3000\u00a0"))
         key = canon(stripped)
         line = Line(no, stripped, key)
         if key.strip() and related:

@@ -16,14 +16,14 @@ from bot.knowledge.ingest.deadlines import first_outside, split_outside
 LABEL = re.compile(
     r"(?P<label>联\s*系\s*人|联\s*系\s*电\s*话|咨\s*询\s*电\s*话|办\s*公\s*电\s*话|电\s*话|座\s*机|固\s*话|"
     r"手\s*机|移\s*动\s*电\s*话|传\s*真|电\s*子\s*邮\s*箱|电\s*子\s*邮\s*件|邮\s*箱|e-?mail|"
-    r"通\s*讯\s*地\s*址|地\s*址|邮\s*编|邮\s*政\s*编\s*码|受\s*理\s*部\s*门)\s*(?:[：:]|\s+(?=[\d（(]))",
+    r"通\s*讯\s*地\s*址|地\s*址|邮\s*编|邮\s*政\s*编\s*码|受\s*理\s*部\s*门)\s*(?:[：:]|(?=[\d（(]))",
     re.I,
 )
 KINDS = {"联系人": "name", "传真": "fax", "手机": "mobile", "移动电话": "mobile", "邮箱": "email",
          "电子邮箱": "email", "电子邮件": "email", "email": "email", "e-mail": "email", "地址": "address",
          "通讯地址": "address", "邮编": "postcode", "邮政编码": "postcode", "受理部门": "office"}
 PHONE = re.compile(
-    r"(?<![\w@.-])(?:1[3-9]\d{9}|(?:[（(]0\d{2,3}[)）]\s*|0\d{2,3}\s*[-－—]\s*)?\d{7,8}(?:\s*(?:-|转)\s*\d{1,5})?)(?![\w@])"
+    r"(?<![0-9A-Za-z_@.-])(?:1[3-9]\d{9}|(?:[（(]0\d{2,3}[)）]\s*|0\d{2,3}\s*[-－—]\s*)?\d{7,8}(?:\s*(?:-|转)\s*\d{1,5})?)(?![0-9A-Za-z_@])"
 )
 MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 EMAIL = re.compile(r"[A-Za-z0-9][\w.+-]*@[\w-]+(?:\.[\w-]+)+")

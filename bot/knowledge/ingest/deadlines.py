@@ -217,3 +217,13 @@ def _after(text: str, key: str, s_from: int, s_to: int, at: int) -> tuple[str, s
         work = OBJECT_BEFORE.match(canon(last))
         what = _trim(last[work.end() :] if work else last)
     return what, how, to, who or org_phrase(subject)
+
+
+def deadline_only(text: str) -> bool:
+    """A paragraph that does nothing but set deadlines belongs to its part, not to the last sub-item."""
+    key = canon(text)
+    sentences = [key[a:b] for a, b in split_outside(key, "。") if key[a:b].strip("。 ")]
+    return bool(sentences) and all(
+        (m := ANCHOR.search(s)) is not None and VERB.search(s, m.end()) is not None and not re.match(r"^\s*[（(]", s)
+        for s in sentences
+    )

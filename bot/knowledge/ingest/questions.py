@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
 
 VERBS = (
     "进一步",
@@ -82,7 +87,7 @@ def key_term(phrase: str) -> str:
 
 
 def _shorten(phrase: str, limit: int = 12) -> str:
-    """Cut a long phrase at a joint (的, 和, 、, a verb) so the question stays short."""
+    """Cut a long phrase at a joint (的, 和, 、, a verb) so the question stays short; never inside a word."""
     if len(phrase) <= limit:
         return phrase
     joints = ("的", "和", "及", "与", "、", "举办", "召开", "开展", "组织", "通过", "利用")
@@ -94,7 +99,38 @@ def _shorten(phrase: str, limit: int = 12) -> str:
     heads = [h for h in heads if 3 <= len(h) <= limit]
     if heads:
         return max(heads, key=len)
-    return phrase[:limit]
+    out = ""
+    for word in jieba.lcut(phrase, HMM=False):
+        if len(out) + len(word) > limit and out:
+            break
+        out += word
+    return out.rstrip("的和及与、之")
+
+
+FUNCTION_WORDS = {"的", "和", "及", "与", "、", "之", "对", "在", "于", "将", "把", "以", "为", "或", "等", "并", "及其", "关于", "“", "《", "（", "是"}
+SUFFIXES = ("是什么", "有哪些", "怎么做", "有什么要求", "什么时候截止", "怎么报送", "报送给谁", "截止时间", "的电话", "联系人", "名单", "全称")
+
+
+def _dangles(text: str) -> bool:
+    """Whether a phrase ends on a function word (a cut left 的, 和, 关于 … hanging)."""
+    words = jieba.lcut(text, HMM=False)
+    return bool(words) and words[-1] in FUNCTION_WORDS
+
+
+def well_formed(question: str) -> bool:
+    """A paraphrase a person could type: brackets closed, no clause cut before 的/是什么, not a bare particle."""
+    q = question.strip()
+    if len(q) < 2 or (_dangles(q) and not re.search(r"[发布写办定送交做签印出]的$", q)):
+        return False
+    for a, b in ("“”", "《》", "（）", "()"):
+        if q.count(a) != q.count(b):
+            return False
+    for suffix in SUFFIXES:
+        if q.endswith(suffix) and len(q) > len(suffix):
+            stem = q[: -len(suffix)]
+            if len(stem) < 2 or (_dangles(stem) and not suffix.startswith("的")):
+                return False
+    return not re.search(r"的的|是是|关于关于", q)
 
 
 def key_terms(title: str) -> list[str]:
@@ -107,10 +143,11 @@ def key_terms(title: str) -> list[str]:
 
 
 def questions_from(*candidates: str) -> list[str]:
+    """The first few well-formed, distinct candidates (quotes dropped: people do not type them)."""
     out: list[str] = []
     for q in candidates:
-        q = q.replace("“", "").replace("”", "").strip()
-        if q and "{" not in q and q not in out:
+        q = re.sub(r"[“”\"]", "", q).strip()
+        if q and "{" not in q and q not in out and well_formed(q):
             out.append(q)
     return out[:MAX_QUESTIONS]
 
