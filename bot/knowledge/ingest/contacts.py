@@ -53,7 +53,7 @@ def is_contact_line(key: str) -> bool:
     key = key.strip().lstrip("（(")
     if LABEL.match(key):
         return True
-    return bool(START.match(key)) and not key.endswith("。") or bool(re.match(r"^[\u4e00-\u9fff]{2,4}\s+(?:0\d{2,3}-|1[3-9]\d{9})", key))
+    return bool(START.match(key)) and not key.endswith("。") or bool(re.match(r"^[\u4e00-\u9fff]{2,4}\s*(?:0\d{2,3}-\d|1[3-9]\d{9})", key))
 
 
 def contacts_in(text: str) -> list[tuple[int, int, list[FoundContact]]]:

@@ -49,6 +49,7 @@ class FoundDeadline:
     text: str
     section: str
     refers_attachment: bool = False
+    what_guessed: bool = False  # taken from a verb's object earlier in the sentence, not from the deadline itself
 
 
 def split_outside(text: str, marks: str) -> list[tuple[int, int]]:
@@ -149,12 +150,13 @@ def deadlines_in(
                     continue
                 what, how, to, subject_who = parts
                 who = subject_who or who
+                guessed = not what
                 if not what:
                     before = list(OBJECT_BEFORE.finditer(sentence_key, 0, c0 + m.start()))
                     if before:
                         start = before[-1].end()
                         what = _trim(text[s0 + start : s0 + first_outside(sentence_key, "，；", start)])
-                found.append(FoundDeadline(when, what, who, how, to, sentence, section, refers))
+                found.append(FoundDeadline(when, what, who, how, to, sentence, section, refers, guessed))
         for m in STATED.finditer(sentence_key):
             when = parse_cn_date(m.group("date"), year, issued)
             if when is None:
@@ -202,6 +204,8 @@ def _after(text: str, key: str, s_from: int, s_to: int, at: int) -> tuple[str, s
             what = target
     if not how and not plain:
         how = re.sub(r"(至|到|给)$", "", text[verb.start() : v1])
+    if not to and verb.group("via"):  # "通过活动平台上传": the platform is where it goes
+        to = text[verb.start("via") : verb.end("via")]
     extras, pos = [], stop
     while pos < len(key) and key[pos] == "，":
         nxt = first_outside(key, "，；。", pos + 1)

@@ -204,7 +204,7 @@ class _Builder:
             found.append(FoundDeadline(named, re.sub(r"截止(时间|日期)", "", title) or title, "", "", "", f"{title}：{day(named)}。", ""))
         unique: dict[tuple[dt.date, str], FoundDeadline] = {}
         for d in found:
-            if not d.what and d.refers_attachment and p.attachments:
+            if (not d.what or d.what_guessed) and d.refers_attachment and p.attachments:
                 ref = re.search(r"附件\s*(\d+)", canon(d.text))
                 index = int(ref.group(1)) - 1 if ref else 0
                 if ref and index < len(p.attachments) or len(p.attachments) == 1:
@@ -214,7 +214,7 @@ class _Builder:
         self.deadlines = sorted(unique.values(), key=lambda d: d.date)
 
     def _deadline(self, i: int, d: FoundDeadline) -> dict[str, Any]:
-        what = re.sub(r"[“”\"《》]", "", d.what)
+        what = re.sub(r"[“”\"《》]|（[^）]*）|\([^)]*\)", "", d.what)
         md = f"{d.date.month}月{d.date.day}日"
         out: dict[str, Any] = {"id": self.uid("deadline", i), "date": d.date, "what": d.what}
         for key in ("who", "how", "to"):

@@ -166,8 +166,9 @@ def paragraphs(lines: list[Line], width: int = 0) -> list[Para]:
     out: list[Para] = []
     for line in lines:
         key = key_of(line)
-        text = tidy(line.text)
         what = kind(line)
+        # A contact line keeps its spacing ("罗颖  周子航"); other text loses what extraction added.
+        text = re.sub(r"[ \u3000\t]+", " ", line.text.strip()) if what == "contact" else tidy(line.text)
         last = out[-1] if out else None
         if last is not None and _runs_on(last, what, key, width):
             last.text += text

@@ -160,3 +160,50 @@ def table_subject(title: str) -> str:
         return title.rsplit("的", 1)[1]
     subject = re.sub(r"^\d{4}\s*年(度)?", "", title)
     return re.sub(r"^(全省|广东省|全市)", "", subject) or title
+
+
+FACT = re.compile(r"\d|[一二三四五六七八九十两]+\s*(?:个|项|人|名|份|张|页|天|次|家|支|队|组)|不少于|不超过|以内|至少|地点|地址|自理|另行通知|免费|收取|保密|取消|不得|不再")
+NOUN_FLAGS = ("n", "vn", "nz", "ns", "nt", "l", "j", "nr")
+STOP_NOUNS = {"情况", "工作", "有关", "相关", "要求", "方面", "问题", "内容", "单位", "时间", "方式", "形式"}
+
+
+def fact_questions(text: str, limit: int = 3) -> list[str]:
+    """Short noun phrases of the clauses that state a fact (a number, a place, a rule): what people ask about."""
+    import jieba.posseg as pseg
+
+    out: list[str] = []
+    for clause in re.split(r"[，。；：,;:]", text):
+        if not FACT.search(clause) or len(clause) < 4:
+            continue
+        nouns: list[str] = []
+        for word, flag in pseg.lcut(clause, HMM=False):
+            if flag.startswith(NOUN_FLAGS) and len(word) >= 2 and word not in STOP_NOUNS:
+                nouns.append(word)
+        phrase = "".join(nouns[:2])
+        if 2 <= len(phrase) <= 10 and phrase not in out and well_formed(phrase):
+            out.append(phrase)
+        if len(out) >= limit:
+            break
+    return out
+
+
+KIND_QUESTIONS = (
+    (re.compile(r"(时间|日期|安排)$"), ("{stem}什么时候", "{stem}几号", "{stem}在哪天")),
+    (re.compile(r"(地点|地址|场地)$"), ("{stem}在哪里", "在哪里{stem}", "{stem}地址")),
+    (re.compile(r"(对象|人员|范围)$"), ("{title}有哪些", "哪些人可以参加", "{stem}包括哪些")),
+    (re.compile(r"(费用|收费|经费)$"), ("{stem}多少钱", "{stem}收费标准", "{title}是多少")),
+    (re.compile(r"(形式|方式|程序|流程)$"), ("{stem}怎么进行", "{title}是怎样的", "怎样{stem}")),
+    (re.compile(r"(内容|重点)$"), ("{stem}有哪些内容", "{title}有哪些", "{stem}查什么")),
+    (re.compile(r"(奖项|奖励|设置)$"), ("设了哪些奖", "{title}有哪些", "{stem}有几个")),
+    (re.compile(r"(材料|资料)$"), ("要交哪些{title}", "{title}有哪些", "{title}要几份")),
+)
+
+
+def kind_questions(title: str) -> list[str]:
+    """Questions a heading's last word invites: 会议时间 → 会议什么时候, 培训地点 → 培训在哪里."""
+    for pattern, templates in KIND_QUESTIONS:
+        m = pattern.search(title)
+        if m:
+            stem = title[: m.start()] or title
+            return [t.format(stem=stem, title=title) for t in templates]
+    return []

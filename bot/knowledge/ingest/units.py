@@ -16,7 +16,7 @@ from bot.knowledge.ingest.clean import canon
 from bot.knowledge.ingest.deadlines import split_outside
 from bot.knowledge.ingest.layout import Block, Para
 from bot.knowledge.ingest.parse import Parser, Part
-from bot.knowledge.ingest.questions import key_term, key_terms, questions_from
+from bot.knowledge.ingest.questions import fact_questions, key_term, key_terms, kind_questions, questions_from
 
 BASIS = re.compile(r"《[^《》]+》\s*[（(][^（）()]*[〔\[]\d{4}[〕\]]\d+号[）)]")
 ENUM = re.compile(r"(?:^|(?<=[：。；，:;,]))([一二三四五六七八九十])是")
@@ -39,6 +39,8 @@ def unit(uid: str, intent: str, section: str, title: str, text: str, questions: 
         first = re.split(r"[，。；：]", text, maxsplit=1)[0]
         more = questions_from(*questions, title, f"{title}是什么", f"关于{title}的规定", key_term(first), f"{key_term(first)}是什么", first[:20])
         questions = more if more else [title]
+    if intent == "content":  # what people ask about a part is often one number or rule in it
+        questions += [q for q in fact_questions(text) if q not in questions][: max(0, 8 - len(questions))]
     out: dict[str, Any] = {"id": uid, "intent": intent, "section": section, "title": title, "text": text, "questions": questions}
     if keywords:
         out["keywords"] = keywords
@@ -159,7 +161,7 @@ class SectionUnits:
         else:
             intent = "content"
             key = terms[0] if terms else s.title
-            questions = questions_from(s.title, f"{key}是什么", f"关于{key}有什么要求", f"{n}的{s.title}", f"{key}怎么做")
+            questions = questions_from(s.title, *kind_questions(s.title), f"{key}是什么", f"关于{key}有什么要求", f"{n}的{s.title}", f"{key}怎么做")
         label = s.label if not self.prefix else f"{s.label}"
         u = unit(self.uid(sid), intent, label, s.title, text, questions, [t for t in terms if len(t) <= 8])
         if items:
@@ -174,7 +176,7 @@ class SectionUnits:
         terms = key_terms(b.title)
         key = terms[0] if terms else b.title
         second = terms[1] if len(terms) > 1 else key
-        questions = questions_from(b.title, f"{key}是什么", f"关于{key}有什么要求", f"{second}怎么做", f"{self.name}{key}")
+        questions = questions_from(b.title, *kind_questions(b.title), f"{key}是什么", f"关于{key}有什么要求", f"{second}怎么做", f"{self.name}{key}")
         u = unit(uid, "content", b.label, b.title, text, questions, [t for t in terms if len(t) <= 8])
         if items:
             u["items"] = items
@@ -199,7 +201,8 @@ class SectionUnits:
         clause = re.split(r"[，。；：,;]", re.sub(r"^[一二三四五六七八九十]是", "", text))[0]
         key = key_term(clause)
         out: dict[str, Any] = {"id": uid, "label": label, "text": text}
-        out["questions"] = questions_from(key, f"关于{key}有什么要求", f"{key}怎么做", f"{key}是什么", clause[:16]) or [clause[:16] or label]
+        questions = questions_from(key, f"关于{key}有什么要求", f"{key}怎么做", f"{key}是什么", clause[:16]) or [clause[:16] or label]
+        out["questions"] = questions + [q for q in fact_questions(text, 2) if q not in questions]
         if 2 <= len(key) <= 8:
             out["keywords"] = [key]
         out["generated"] = True
