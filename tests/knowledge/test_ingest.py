@@ -15,8 +15,8 @@ import yaml
 
 from bot.core.text import parse_cn_date as parse_date
 from bot.knowledge.check import KnowledgeError
-from bot.knowledge.ingest.draft import IngestResult, ingest
 from bot.knowledge.ingest.clean import tidy
+from bot.knowledge.ingest.draft import IngestResult, ingest
 from bot.knowledge.load import load_knowledge
 from tests.conftest import INTENTS, KNOWLEDGE, ROOT
 

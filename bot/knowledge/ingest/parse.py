@@ -18,11 +18,8 @@ from bot.knowledge.ingest.clean import Line, canon, metadata, read_lines, tidy
 from bot.knowledge.ingest.contacts import FoundContact, contacts_in, read_block
 from bot.knowledge.ingest.deadlines import deadline_only
 from bot.knowledge.ingest.layout import (
-    ATTACH_HEAD,
     ATTACH_ITEM,
     ATTACH_LIST,
-    COPY,
-    DISCLOSURE,
     L1,
     L2,
     L3,
@@ -229,7 +226,8 @@ class Parser:
             if isinstance(item, FoundTable):
                 self._flush_contacts(pending, section, sub)
                 pending = []
-                item.section = (sub or section).label if (sub or section) else "正文"
+                owner = sub or section
+                item.section = owner.label if owner else "正文"
                 item.title = _table_title(previous, sub or section)
                 self.tables.append(item)
                 continue
@@ -301,7 +299,8 @@ class Parser:
         text = "\n".join(p.text for p in paras)
         people = read_block(text)
         lines = [n for p in paras for n in p.lines]
-        where = (sub or section).label if (sub or section) else "文尾"
+        owner = sub or section
+        where = owner.label if owner else "文尾"
         if people:
             self.contacts.append(Contacts(text, people, where, lines))
         else:

@@ -16,7 +16,13 @@ from bot.knowledge.ingest.clean import canon
 from bot.knowledge.ingest.deadlines import split_outside
 from bot.knowledge.ingest.layout import Block, Para
 from bot.knowledge.ingest.parse import Parser, Part
-from bot.knowledge.ingest.questions import fact_questions, key_term, key_terms, kind_questions, questions_from
+from bot.knowledge.ingest.questions import (
+    fact_questions,
+    key_term,
+    key_terms,
+    kind_questions,
+    questions_from,
+)
 
 BASIS = re.compile(r"《[^《》]+》\s*[（(][^（）()]*[〔\[]\d{4}[〕\]]\d+号[）)]")
 ENUM = re.compile(r"(?:^|(?<=[：。；，:;,]))([一二三四五六七八九十])是")
