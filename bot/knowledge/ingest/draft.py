@@ -160,7 +160,8 @@ class _Builder:
                 document[key] = value
         document["year"] = self.year
         document["campaign"] = self.campaign or short
-        facts = Facts(self.number, p.title, self.issuer, self.name, self.campaign)
+        kind = re.search(r"(通知|函|方案|意见|通报|公告)$", p.title)
+        facts = Facts(self.number, p.title, self.issuer, self.name, self.campaign, kind.group(1) if kind else "通知")
         units = document_units(p, facts, self.uid)
         for n, part in enumerate(p.parts):
             maker = SectionUnits(self.name, self.campaign, self.uid, f"a{n}-" if n else "")
@@ -223,7 +224,15 @@ class _Builder:
         out["section"] = d.section or "正文"
         out["text"] = d.text
         short = what if len(what) <= 16 else "材料"
-        out["questions"] = questions_from(f"{short}什么时候截止", f"{short}怎么报送", f"{short}报送给谁", f"{d.date.year}年{short}截止时间", f"{md}前要交什么", "截止时间是哪天")
+        asks = [f"{short}什么时候截止", f"{short}怎么报送", f"{short}报送给谁", f"{d.date.year}年{short}截止时间", f"{md}前要交什么"]
+        office = re.search(r"(处|科|室|部|站|组)$", d.to)
+        if office:  # "交去边个处": the kind of office it goes to
+            asks.append(f"{short}交到哪个{office.group(1)}")
+        if "@" in d.how + d.to:
+            asks.append(f"{short}发哪个邮箱")
+        if d.how:
+            asks.append(f"{short}用什么形式报送")
+        out["questions"] = questions_from(*asks[:3], *asks[5:], *asks[3:5], "截止时间是哪天")[:8]
         out["generated"] = True
         return out
 

@@ -37,6 +37,7 @@ class Facts:
     issuer: str
     name: str  # "2021年质量月": how questions name this notice
     campaign: str
+    kind: str = "通知"  # 通知, 函, 方案 …: what the notice calls itself
 
 
 def unit(uid: str, intent: str, section: str, title: str, text: str, questions: list[str], keywords: list[str] | None = None) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def document_units(p: Parser, f: Facts, uid: Callable[..., str]) -> list[dict[st
                         questions_from("通知的标题是什么", "文件全称", f"{n}通知全称", "通知名称")))
     if f.issuer:
         out.append(unit(uid("doc-issuer"), "document", "文尾", "发文单位", f"发文单位：{f.issuer}。",
-                        questions_from("谁发布的通知", "发文单位", f"{n}通知是哪个单位发的", "发文机关", "通知是哪个部门发的")))
+                        questions_from("谁发布的通知", "发文单位", f"{n}通知是哪个单位发的", "发文机关", f"这份{f.kind}是谁发的")))
     if p.issued:
         out.append(unit(uid("doc-date"), "document", "文尾", "发文日期", f"发文日期：{cn_date(p.issued)}。",
                         questions_from("通知哪天发的", "印发日期", f"{n}通知什么时候发布的", "发文日期")))
