@@ -131,7 +131,7 @@ class _Builder:
         if not ID_RE.fullmatch(self.doc_id):
             raise ValueError(f"文档编号 {self.doc_id!r} 只能由小写字母、数字和连字符组成")
         self.prefix = _prefix(self.doc_id)
-        self.name = f"{self.year}年{self.campaign}" if self.campaign else f"{self.year}年"
+        self.name = f"{self.year}年{self.campaign}" if self.campaign and len(self.campaign) <= 10 else f"{self.year}年"
         self.deadlines: list[FoundDeadline] = []
 
     def _pick(self, label: str, *candidates: tuple[str, str]) -> str:

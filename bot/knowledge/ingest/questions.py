@@ -162,24 +162,30 @@ def table_subject(title: str) -> str:
     return re.sub(r"^(全省|广东省|全市)", "", subject) or title
 
 
-FACT = re.compile(r"\d|[一二三四五六七八九十两]+\s*(?:个|项|人|名|份|张|页|天|次|家|支|队|组)|不少于|不超过|以内|至少|地点|地址|自理|另行通知|免费|收取|保密|取消|不得|不再")
-NOUN_FLAGS = ("n", "vn", "nz", "ns", "nt", "l", "j", "nr")
-STOP_NOUNS = {"情况", "工作", "有关", "相关", "要求", "方面", "问题", "内容", "单位", "时间", "方式", "形式"}
+FACT = re.compile(r"\d|[一二三四五六七八九十两]+\s*(?:个|项|人|名|份|张|页|天|次|家|支|队|组)|不少于|不超过|以内|至少|地点|地址|自理|另行通知|免费|收取|保密|取消|不得|不再|领取|寄|凭")
+CONTENT_FLAGS = ("n", "vn", "nz", "ns", "nt", "l", "j", "nr", "v")
+STOP_WORDS = {"情况", "工作", "有关", "相关", "要求", "方面", "问题", "内容", "单位", "时间", "方式", "形式", "进行", "开展",
+              "组织", "加强", "做好", "认真", "落实", "推进", "有", "是", "可", "要", "将", "应", "为", "以", "按", "由",
+              "我会", "我厅", "我局", "我委", "本会", "现已", "希望", "不断", "持续", "各地", "各单位", "通知"}
 
 
-def fact_questions(text: str, limit: int = 3) -> list[str]:
-    """Short noun phrases of the clauses that state a fact (a number, a place, a rule): what people ask about."""
+def fact_questions(text: str, limit: int = 3, every: bool = False) -> list[str]:
+    """Short content-word phrases of the clauses that state a fact (a number, a place, a rule): what people ask about.
+
+    With `every`, each clause counts: a paragraph without a heading is asked about by its own words.
+    """
     import jieba.posseg as pseg
 
     out: list[str] = []
     for clause in re.split(r"[，。；：,;:]", text):
-        if not FACT.search(clause) or len(clause) < 4:
+        if not (every or FACT.search(clause)) or len(clause) < 4:
             continue
-        nouns: list[str] = []
-        for word, flag in pseg.lcut(clause, HMM=False):
-            if flag.startswith(NOUN_FLAGS) and len(word) >= 2 and word not in STOP_NOUNS:
-                nouns.append(word)
-        phrase = "".join(nouns[:2])
+        words = [w for w, flag in pseg.lcut(clause, HMM=False) if flag.startswith(CONTENT_FLAGS) and len(w) >= 2 and w not in STOP_WORDS]
+        words = words[-3:]  # the words nearest the clause's verb say what it is about
+        phrase = "".join(words)
+        while len(phrase) > 10 and len(words) > 1:
+            words = words[1:]
+            phrase = "".join(words)
         if 2 <= len(phrase) <= 10 and phrase not in out and well_formed(phrase):
             out.append(phrase)
         if len(out) >= limit:

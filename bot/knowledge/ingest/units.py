@@ -137,14 +137,17 @@ class SectionUnits:
     def paragraphs(self, part: Part) -> list[dict[str, Any]]:
         """A body without numbered sections: one unit per paragraph, titled by its first phrase."""
         out = []
-        for i, para in enumerate(part.preamble, 1):
-            first = re.split(r"[，。；：]", para.text, maxsplit=1)[0]
-            terms = key_terms(first) or [key_term(first)]
-            title = terms[0] if terms and 2 <= len(terms[0]) <= 16 else first[:16]
+        pieces: list[str] = []
+        for para in part.preamble:  # a long paragraph answers one question per sentence
+            sentences = [para.text[a:b] for a, b in split_outside(para.text, "。")]
+            pieces += sentences if len(para.text) > 80 and len(sentences) > 1 else [para.text]
+        for i, text in enumerate(pieces, 1):
+            phrases = fact_questions(text, 6, every=True)
+            first = re.split(r"[，。；：]", text, maxsplit=1)[0]
+            title = phrases[0] if phrases else key_term(first)[:16]
             section = part.label or "正文"
-            out.append(unit(self.uid(f"{self.prefix}p{i}"), "content", section, title, para.text,
-                            questions_from(title, f"{title}是什么", f"关于{title}有什么要求", f"{self.name}{title}"),
-                            [t for t in terms if 2 <= len(t) <= 8]))
+            out.append(unit(self.uid(f"{self.prefix}p{i}"), "content", section, title, text,
+                            questions_from(*phrases, *fact_questions(text, 3)), [p for p in phrases if len(p) <= 8][:3]))
         return out
 
     def section(self, s: Block) -> list[dict[str, Any]]:
