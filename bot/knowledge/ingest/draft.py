@@ -20,7 +20,7 @@ from bot.knowledge.ingest.clean import canon
 from bot.knowledge.ingest.deadlines import FoundDeadline, deadlines_in
 from bot.knowledge.ingest.layout import org_line
 from bot.knowledge.ingest.parse import FoundTable, Parser, as_dict, table_roles
-from bot.knowledge.ingest.questions import MAX_QUESTIONS, questions_from, table_subject
+from bot.knowledge.ingest.questions import MAX_QUESTIONS, event_of, questions_from, table_subject
 from bot.knowledge.ingest.read import NoticeText, read_notice
 from bot.knowledge.ingest.report import Ignored, Leftover, Report, day
 from bot.knowledge.ingest.units import Facts, SectionUnits, document_units, para_texts
@@ -164,7 +164,7 @@ class _Builder:
         facts = Facts(self.number, p.title, self.issuer, self.name, self.campaign, kind.group(1) if kind else "通知")
         units = document_units(p, facts, self.uid)
         for n, part in enumerate(p.parts):
-            maker = SectionUnits(self.name, self.campaign, self.uid, f"a{n}-" if n else "")
+            maker = SectionUnits(self.name, self.campaign, self.uid, f"a{n}-" if n else "", event_of(part.title or p.title))
             if part.sections:
                 units += [u for s in part.sections for u in maker.section(s)]
                 if n:

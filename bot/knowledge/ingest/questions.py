@@ -7,6 +7,8 @@ import re
 
 import jieba
 
+from bot.knowledge.ingest.clean import canon
+
 jieba.setLogLevel(logging.WARNING)
 
 VERBS = (
@@ -205,11 +207,35 @@ KIND_QUESTIONS = (
 )
 
 
-def kind_questions(title: str) -> list[str]:
+EVENT_QUESTIONS = {
+    "时间": ("{event}什么时候开始", "{event}什么时候举行"),
+    "日期": ("{event}什么时候开始",),
+    "地点": ("{event}在哪里举行", "在哪里开{event}"),
+    "费用": ("{event}要交多少钱",),
+    "对象": ("谁可以参加{event}",),
+}
+
+
+def event_of(title: str) -> str:
+    """What a notice is about, as people name it: 关于召开…成果发布会的通知 → 发布会."""
+    key = canon(title)
+    start = key.find("关于") + 2 if "关于" in key else 0
+    tail = re.search(r"(的)?(通知|函|方案|意见)$", key)
+    end = tail.start() if tail else len(key)
+    pos, last = start, ""
+    for word in jieba.lcut(key[start:end], HMM=False):  # segmented in simplified script, cut from the original
+        if re.match(r"^[\u4e00-\u9fff]{2,6}$", word):
+            last = title[pos : pos + len(word)]
+        pos += len(word)
+    return last
+
+
+def kind_questions(title: str, event: str = "") -> list[str]:
     """Questions a heading's last word invites: 会议时间 → 会议什么时候, 培训地点 → 培训在哪里."""
     for pattern, templates in KIND_QUESTIONS:
         m = pattern.search(title)
         if m:
             stem = title[: m.start()] or title
-            return [t.format(stem=stem, title=title) for t in templates]
+            extra = EVENT_QUESTIONS.get(m.group(1), ()) if event and event not in stem else ()
+            return [t.format(stem=stem, title=title, event=event) for t in (*templates, *extra)]
     return []

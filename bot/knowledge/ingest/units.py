@@ -131,8 +131,8 @@ def enumeration(text: str) -> tuple[str, list[tuple[str, str]]]:
 class SectionUnits:
     """The units of one body (the notice's own, or a plan appended to it)."""
 
-    def __init__(self, name: str, campaign: str, uid: Callable[..., str], prefix: str = "") -> None:
-        self.name, self.campaign, self.uid, self.prefix = name, campaign, uid, prefix
+    def __init__(self, name: str, campaign: str, uid: Callable[..., str], prefix: str = "", event: str = "") -> None:
+        self.name, self.campaign, self.uid, self.prefix, self.event = name, campaign, uid, prefix, event
 
     def paragraphs(self, part: Part) -> list[dict[str, Any]]:
         """A body without numbered sections: one unit per paragraph, titled by its first phrase."""
@@ -171,7 +171,7 @@ class SectionUnits:
         else:
             intent = "content"
             key = terms[0] if terms else s.title
-            questions = questions_from(s.title, *kind_questions(s.title), f"{key}是什么", f"关于{key}有什么要求", f"{n}的{s.title}", f"{key}怎么做")
+            questions = questions_from(s.title, *kind_questions(s.title, self.event), f"{key}是什么", f"关于{key}有什么要求", f"{n}的{s.title}", f"{key}怎么做")
         label = s.label if not self.prefix else f"{s.label}"
         u = unit(self.uid(sid), intent, label, s.title, text, questions, [t for t in terms if len(t) <= 8])
         if items:
@@ -186,7 +186,7 @@ class SectionUnits:
         terms = key_terms(b.title)
         key = terms[0] if terms else b.title
         second = terms[1] if len(terms) > 1 else key
-        questions = questions_from(b.title, *kind_questions(b.title), f"{key}是什么", f"关于{key}有什么要求", f"{second}怎么做", f"{self.name}{key}")
+        questions = questions_from(b.title, *kind_questions(b.title, self.event), f"{key}是什么", f"关于{key}有什么要求", f"{second}怎么做", f"{self.name}{key}")
         u = unit(uid, "content", b.label, b.title, text, questions, [t for t in terms if len(t) <= 8])
         if items:
             u["items"] = items
