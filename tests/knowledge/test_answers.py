@@ -22,7 +22,7 @@ from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, SHANGHAI
 from tests.knowledge.notice_checks import FIXTURES, expect, names, when
 
-OVERALL_FLOOR = 0.55  # measured 0.64 (113/176) with the engine of this commit
+OVERALL_FLOOR = 0.55  # measured 0.64 (112/176) with the engine of this commit
 NEXT_YEAR_FLOOR = 0.75  # the 2022 Quality Month notice in the 2021 layout: measured 0.83 (10/12)
 DEV_SET_FLOOR = 0.8  # the 2021 notice's development questions on its own draft, before any review: measured 0.86 (64/74)
 

@@ -182,7 +182,19 @@ def fact_questions(text: str, limit: int = 3, every: bool = False) -> list[str]:
     for clause in re.split(r"[，。；：,;:]", text):
         if not (every or FACT.search(clause)) or len(clause) < 4:
             continue
-        words = [w for w, flag in pseg.lcut(clause, HMM=False) if flag.startswith(CONTENT_FLAGS) and len(w) >= 2 and w not in STOP_WORDS]
+        words: list[str] = []
+        nouns = 0
+        negated = False
+        for w, flag in pseg.lcut(clause, HMM=False):
+            if w in ("不", "未", "无", "非", "禁止", "不得", "严禁"):
+                negated = True  # "不低于" must not become "低于"
+                continue
+            if flag.startswith(CONTENT_FLAGS) and len(w) >= 2 and w not in STOP_WORDS:
+                words.append(("不" if negated and not flag.startswith("n") else "") + w)
+                nouns += not flag.startswith("v")
+            negated = False
+        if not nouns:
+            continue  # a bare verb ("印发") is no question
         words = words[-3:]  # the words nearest the clause's verb say what it is about
         phrase = "".join(words)
         while len(phrase) > 10 and len(words) > 1:
