@@ -136,6 +136,7 @@ def well_formed(question: str) -> bool:
 
 
 def key_terms(title: str) -> list[str]:
+    """The noun phrases of a heading's clauses: the words its paraphrases are built from."""
     terms = []
     for clause in re.split(r"[，、；,;。]", title):
         term = key_term(clause)

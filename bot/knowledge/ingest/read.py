@@ -18,7 +18,6 @@ from typing import Any
 from lxml import etree
 from lxml import html as lxml_html
 
-FORMATS = ("txt", "docx", "pdf", "html")
 MIN_TEXT = 20  # characters: less than this is no notice (an empty file, a scanned page)
 PAGE_NUMBER = re.compile(r"^\s*(?:[-—–－]+\s*\d{1,3}\s*[-—–－]+|第\s*\d{1,3}\s*页(?:\s*[,，/]?\s*共\s*\d{1,3}\s*页)?|\d{1,3}\s*/\s*\d{1,3})\s*$")
 MARKER = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[.．、]|附件|联系人|联系电话|电话|传真|邮箱)")

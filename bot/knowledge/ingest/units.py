@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.text import cn_date, cn_numeral, to_cn_numeral
 from bot.knowledge.ingest.clean import canon
 from bot.knowledge.ingest.deadlines import split_outside
-from bot.knowledge.ingest.layout import Block, Para
+from bot.knowledge.ingest.layout import Block
 from bot.knowledge.ingest.parse import Parser, Part
 from bot.knowledge.ingest.questions import (
     fact_questions,
@@ -230,7 +230,3 @@ def para_texts(part: Part) -> list[tuple[str, str]]:
             out += [(label, c.inline) for c in b.children if c.inline]
     return out
 
-
-def first_para(block: Block) -> Para | None:
-    """The first paragraph of a block (its text under the heading)."""
-    return block.paras[0] if block.paras else None
