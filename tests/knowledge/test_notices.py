@@ -277,3 +277,37 @@ def test_every_fixture_draft_loads_beside_the_others(tmp_path: Path, drafts: dic
     assert k.latest_document().id == "cca-2025-bim-contest"
     assert [d.date for d in k.deadlines()] == sorted(d.date for d in k.deadlines())
     assert {squash(d.issuer) for d in k.documents.values()} >= {squash(expect(n)["issuer"]) for n in names()}
+
+
+SMALL = """关于征集2026年度工程质量管理小组优秀成果的函
+
+2026-03-02
+
+某省建筑业协会质量分会
+
+某建协质函〔2026〕5号
+
+各会员单位:
+
+为交流工程质量管理小组活动经验,我分会拟汇编本年度优秀成果。请于4月10日前将成果摘要反馈至我分会秘书处。
+
+联系人:甲某某、乙某某
+
+电   话:010-12345678
+
+附件:1、成果摘要表
+
+2、成果汇总表
+
+    2026年3月2日
+"""
+
+
+def test_title_first_then_a_web_date_and_a_branch_red_head() -> None:
+    """A copy that puts the title above the red-head, keeps the site's ISO date, and signs with the date alone."""
+    result = ingest_file(SMALL.encode(), "small.txt", doc_id="small-2026")
+    doc = result.data["document"]
+    assert (doc["issuer"], doc["number"], doc["date"].isoformat()) == ("某省建筑业协会质量分会", "某建协质函〔2026〕5号", "2026-03-02")
+    assert [a["name"] for a in result.report.attachments] == ["成果摘要表", "成果汇总表"]
+    assert [x.reason for x in result.report.ignored] == ["网页发布信息"]
+    assert result.leftover == []

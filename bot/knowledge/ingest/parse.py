@@ -147,7 +147,7 @@ class Parser:
                 self.meta.setdefault(meta[0], meta[1])
             elif number and not self.number:
                 self.number = re.sub(r"\s", "", line.text.strip().strip("()（）"))
-            elif org_line(key) and not current and not titles and not self.issuer_head:
+            elif org_line(key) and not current and not self.issuer_head:
                 self.issuer_head = re.sub(r"文件$", "", re.sub(r"\s", "", tidy(line.text)))
             elif current or "关于" in key or TITLE_END.search(key):
                 current.append(line)
@@ -182,7 +182,7 @@ class Parser:
             if not when:
                 continue
             before = key_of(lines[k - 1]) if k > start else ""
-            if k > start and heading(before) and not re.search(r"[。：]", before[:-1]) and "：" not in before:
+            if k > start and heading(before) and re.search(r"(时间|日期|截止)$", before):
                 continue  # "六、截止时间" with its date on the next line
             try:
                 self.issued = dt.date(*when)
