@@ -311,3 +311,24 @@ def test_title_first_then_a_web_date_and_a_branch_red_head() -> None:
     assert [a["name"] for a in result.report.attachments] == ["成果摘要表", "成果汇总表"]
     assert [x.reason for x in result.report.ignored] == ["网页发布信息"]
     assert result.leftover == []
+
+
+TRADITIONAL = """各會員單位:
+為做好本年度優質工程申報工作,請有關單位在2026年4月30日前將擬申報項目的清單報我會技術部。(聯系人:某某某,聯系電話:83500000)。
+附件:
+1、《
+申報項目清單.doc》
+特此通知。
+某市建筑業聯合會
+二○二六年三月十六日
+"""
+
+
+def test_a_bare_attachment_heading_a_broken_name_and_a_compound_verb() -> None:
+    """'附件:' alone before a numbered name broken inside 《》; 申報 is part of the thing sent, not the verb."""
+    result = ingest_file(TRADITIONAL.encode("gb18030"), "notice.txt", doc_id="small-2026")
+    [deadline] = result.data["deadlines"]
+    assert (deadline["what"], deadline["to"]) == ("擬申報項目的清單", "我會技術部")
+    assert [a["name"] for a in result.report.attachments] == ["申報項目清單"]
+    assert result.data["document"]["date"].isoformat() == "2026-03-16"
+    assert result.leftover == []

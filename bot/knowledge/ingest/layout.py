@@ -158,7 +158,8 @@ def wrap_width(lines: list[Line]) -> int:
 
 
 def _unclosed(text: str) -> bool:
-    return text.count("（") + text.count("(") > text.count("）") + text.count(")")
+    """A bracket or 《 left open: the line was broken inside it."""
+    return text.count("（") + text.count("(") > text.count("）") + text.count(")") or text.count("《") > text.count("》")
 
 
 def paragraphs(lines: list[Line], width: int = 0) -> list[Para]:

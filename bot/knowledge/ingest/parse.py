@@ -92,6 +92,10 @@ class Parser:
         self.parts: list[Part] = []
         self.width = wrap_width(self.lines)
 
+    def _list_head(self, k: int) -> bool:
+        """'附件：' alone, with numbered names on the lines after it: a list, not an attachment page."""
+        return k + 1 < len(self.lines) and bool(ATTACH_ITEM.match(key_of(self.lines[k + 1])))
+
     def place(self, *numbers: int) -> None:
         """Mark file lines as accounted for."""
         self.placed.update(numbers)
@@ -103,7 +107,7 @@ class Parser:
         start = self._header()
         sign = self._signature(start)
         end = sign[0] if sign else len(self.lines)
-        body_end = next((k for k in range(start, end) if kind(self.lines[k]) == "attach_head"), end)
+        body_end = next((k for k in range(start, end) if kind(self.lines[k]) == "attach_head" and not self._list_head(k)), end)
         self.parts.append(self._part(self.lines[start:body_end], ""))
         if sign:
             self._tail(self.lines[sign[1] :])
@@ -240,11 +244,11 @@ class Parser:
                 self.attachments.append(_item(para.text))
                 self.attachment_lines.extend(para.lines)
                 continue
-            listing = para.kind == "attach"
+            listing = para.kind in ("attach", "attach_head")
             if para.kind == "contact":
                 pending.append(para)
                 continue
-            if para.kind == "attach":
+            if para.kind in ("attach", "attach_head"):
                 self._attachment_list(para)
                 previous = para
                 continue
@@ -339,7 +343,8 @@ class Parser:
             line = lines[k]
             what = kind(line)
             key = key_of(line)
-            if what == "attach_head" or (TITLE_END.search(key) and not re.search(r"[。；]", key) and k + 1 < len(lines)):
+            listed = what == "attach_head" and k + 1 < len(lines) and bool(ATTACH_ITEM.match(key_of(lines[k + 1])))
+            if not listed and (what == "attach_head" or (TITLE_END.search(key) and not re.search(r"[。；]", key) and k + 1 < len(lines))):
                 self._annexes(lines[k:])
                 return
             if what == "contact" or (key.startswith("（") and ("联系" in key)):
@@ -354,7 +359,7 @@ class Parser:
                 paras = paragraphs(block)
                 self.place(*(x.no for x in block))
                 self._flush_contacts(paras, None, None)
-            elif what == "attach":
+            elif what in ("attach", "attach_head"):
                 items = [line]
                 while k + 1 < len(lines) and ATTACH_ITEM.match(key_of(lines[k + 1])):
                     k += 1
@@ -410,8 +415,11 @@ def _open(text: str) -> bool:
 
 
 def _item(text: str) -> str:
+    """An attachment's name as listed: without its number, the 《》 around it or a file extension."""
     m = ATTACH_ITEM.match(canon(text))
-    return tidy(text[m.start(2) :]) if m else tidy(text)
+    name = tidy(text[m.start(2) :]) if m else tidy(text)
+    name = re.sub(r"\.(?:docx?|pdf|xlsx?|wps|et)(?=》|$)", "", name, flags=re.I)
+    return re.sub(r"^《([^《》]+)》", r"\1", name)
 
 
 def _table_title(previous: Para | None, block: Block | None) -> str:
