@@ -332,3 +332,28 @@ def test_a_bare_attachment_heading_a_broken_name_and_a_compound_verb() -> None:
     assert [a["name"] for a in result.report.attachments] == ["申報項目清單"]
     assert result.data["document"]["date"].isoformat() == "2026-03-16"
     assert result.leftover == []
+
+
+COLUMN = """通知公告
+
+关于开展2026年度示范工地现场复查工作的通知
+
+某协字〔2026〕9号
+
+各推荐单位：
+
+一、复查定于6月1日开始。
+
+二、复查结束后，请各申报单位于5日内将意见反馈表寄至我会秘书处。
+
+联系人：甲某某
+
+电话：010-12345678
+"""
+
+
+def test_a_site_column_is_not_a_title_and_a_relative_period_is_no_date() -> None:
+    result = ingest_file(COLUMN.encode(), "notice.txt", doc_id="small-2026")
+    assert result.data["document"]["title"] == "关于开展2026年度示范工地现场复查工作的通知"
+    assert "deadlines" not in result.data
+    assert any("5日内" in note for note in result.report.notes)

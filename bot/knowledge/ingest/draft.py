@@ -42,6 +42,7 @@ ISSUER_SLUGS = (("中国", "cn"), ("住房和城乡建设部", "mohurd"), ("广�
                 ("佛山", "fs"), ("江门", "jm"), ("韶关", "sg"), ("珠海", "zh"), ("惠州", "hz"), ("广东", "gd"))
 OWN_OFFICE = re.compile(r"^(我厅|我局|我委|我办|我会|省住房和城乡建设厅|省住房城乡建设厅|市局|市建委)")
 OFFICE = re.compile(r"([^\s，、。；]*?(?:处|科|室|中心|站|办|部))$")
+RELATIVE = re.compile(r"[于在]?\d+\s*(?:个)?(?:工作)?日内")
 MISSING = {
     "发文单位": "未找到发文单位（文头、标题和落款都没有）：草稿不写 issuer，机器人不会回答“谁发的”。",
     "文号": "未找到文号：草稿不写 number；问“文号”时机器人会说通知里没有。",
@@ -172,6 +173,10 @@ class _Builder:
             else:
                 units += maker.paragraphs(part)
         self._find_deadlines()
+        for text in (t for part in p.parts for _, t in para_texts(part)):
+            relative = RELATIVE.search(canon(text))
+            if relative:  # "于5日内寄至…": a period after an event, no date to remind of
+                p.notes.append(f"有相对期限（{relative.group(0)}），没有具体日期，未写入截止时间：{text[:40]}…")
         data: dict[str, Any] = {"document": document, "units": units}
         deadlines = [self._deadline(i, d) for i, d in enumerate(self.deadlines, 1)]
         if deadlines:

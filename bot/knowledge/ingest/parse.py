@@ -163,6 +163,8 @@ class Parser:
             self.place(line.no)
         if current:
             titles.append(self._joined(current))
+        titles = [t for t in titles if len(t) >= 8]  # "通知公告" is a site's column, not a title
+        titles.sort(key=lambda t: "关于" not in canon(t))
         self.title = titles[0] if titles else self.meta.get("名称") or self.meta.get("标题", "")
         if addressee_at is None:
             return end

@@ -223,10 +223,13 @@ def para_texts(part: Part) -> list[tuple[str, str]]:
     """(section label, paragraph text) of every paragraph of a body, for deadline search."""
     out: list[tuple[str, str]] = [(part.label or "文首", x.text) for x in part.preamble]
     for s in part.sections:
-        out += [(s.label, t) for t in ([s.inline] if s.inline else []) + [x.text for x in s.paras + s.deadline_paras]]
+        # A heading that is itself the sentence ("二、复查结束后，请…寄至我会。") is searched as text too.
+        own = [s.inline] if s.inline else [] if s.paras else [s.title]
+        out += [(s.label, t) for t in own + [x.text for x in s.paras + s.deadline_paras]]
         for b in s.children:
             label = b.label if b.level == 2 else s.label
-            out += [(label, t) for t in ([b.inline] if b.inline else []) + [x.text for x in b.paras]]
+            own = [b.inline] if b.inline else [] if b.paras or b.level == 3 else [b.title]
+            out += [(label, t) for t in own + [x.text for x in b.paras]]
             out += [(label, c.inline) for c in b.children if c.inline]
     return out
 
