@@ -242,27 +242,23 @@ def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    """Write the draft (stdout or -o) and report unplaced lines on stderr, never clobbering a file."""
-    from bot.knowledge.ingest.draft import ingest
+    """Write the draft (stdout or -o) and the review report (stderr), never clobbering a file."""
+    from bot.knowledge.ingest.draft import ingest_file
 
     source = Path(args.notice)
     target = Path(args.output) if args.output else None
     if target is not None and target.exists() and not args.force:
-        print(f"{target} already exists: not overwritten (use --force)", file=sys.stderr)
+        print(f"{target} 已存在，未覆盖（如要覆盖请加 --force）", file=sys.stderr)
         return 1
     try:
-        raw = source.read_bytes()
+        data = source.read_bytes()
     except OSError as exc:
-        print(f"cannot read {source}: {exc.strerror}", file=sys.stderr)
+        print(f"无法读取 {source}：{exc.strerror}", file=sys.stderr)
         return 2
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="replace")
-    try:
-        result = ingest(text, doc_id=args.id)
-    except ValueError as exc:
-        print(f"{source}: {exc}", file=sys.stderr)
+        result = ingest_file(data, source.name, doc_id=args.id)
+    except ValueError as exc:  # NoticeError too: an unreadable, scanned or empty file
+        print(f"{source.name}：未生成草稿。{exc}", file=sys.stderr)
         return 2
     rendered = result.yaml()
     if target is None:
@@ -270,12 +266,9 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(rendered, encoding="utf-8")
-        print(f"wrote {target}", file=sys.stderr)
-    print(f"{len(result.leftover)} lines not placed:", file=sys.stderr)
-    for item in result.leftover:
-        print(f"  {item}", file=sys.stderr)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+    print(result.report.text(), file=sys.stderr)
+    if target is not None:
+        print(f"草稿已写入 {target}", file=sys.stderr)
     return 0
 
 
@@ -371,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("name", nargs="?", default="")
     users.add_argument("--role", choices=["admin", "editor"], default="editor", help="for add (default editor)")
     users.set_defaults(func=cmd_users)
-    p = sub.add_parser("ingest", help="draft knowledge YAML from a plain-text notice")
-    p.add_argument("notice", help="the notice as UTF-8 text")
+    p = sub.add_parser("ingest", help="draft knowledge YAML from a notice (.txt, .docx, .pdf, .html)")
+    p.add_argument("notice", help="the notice file: .txt (UTF-8 or GBK), .docx, text .pdf or a saved .html page")
     p.add_argument("-o", "--output", help="write here (e.g. knowledge/NAME.yaml) instead of stdout")
     p.add_argument("--id", help="document id (default from issuer, year and campaign)")
     p.add_argument("--force", action="store_true", help="overwrite an existing -o file")

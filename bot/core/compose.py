@@ -22,17 +22,24 @@ QUOTE_LIMIT = 320
 MAX_SUGGESTIONS = 3
 
 
+_EMPTY_BRACKETS = re.compile(r"（\s*）|\(\s*\)")
+
+
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return ""
 
 
 def fill(template: str, **values: object) -> str:
-    """Format a staff-written template; an unknown placeholder renders empty instead of crashing."""
+    """Format a staff-written template; an unknown placeholder renders empty instead of crashing.
+
+    Brackets left empty by an empty value (a notice without a 文号) are dropped, not shown as "（）".
+    """
     try:
-        return string.Formatter().vformat(template, (), _Blank(values))
+        text = string.Formatter().vformat(template, (), _Blank(values))
     except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
+    return text if _EMPTY_BRACKETS.search(template) else _EMPTY_BRACKETS.sub("", text)
 
 
 def quote(text: str, limit: int) -> str:
@@ -96,7 +103,7 @@ class Composer:
     def deadline_info(self, d: Deadline, today: date) -> DeadlineInfo:
         """A deadline with its countdown, for the JSON API and the page's card."""
         doc = self.k.documents.get(d.document)
-        return DeadlineInfo(d.id, d.date, (d.date - today).days, d.what, doc.number if doc else "")
+        return DeadlineInfo(d.id, d.date, (d.date - today).days, d.what, (doc.number or doc.short_title) if doc else "")
 
     def contact_text(self, document: str) -> str:
         """The contact line of a document, or '' when it names none."""

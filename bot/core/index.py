@@ -301,9 +301,7 @@ class Index:
     def _precompute_lookups(self) -> None:
         """Per-document facts the engine needs on every answer, so answering does not scan all units."""
         k = self.knowledge
-        self.documents_newest_first = sorted(
-            k.documents.values(), key=lambda d: (d.year, d.date), reverse=True
-        )
+        self.documents_newest_first = sorted(k.documents.values(), key=Document.recency, reverse=True)
         self.unit_for_intent: dict[tuple[str, str], Unit] = {}
         self.contact_unit: dict[str, Unit] = {}
         self.tables_by_document: dict[str, list[Unit]] = {}
@@ -317,6 +315,8 @@ class Index:
         # (document, number as folded, the same without spaces, its serial 〔…〕N号 as a pattern)
         self.document_numbers: list[tuple[Document, str, str, re.Pattern[str] | None]] = []
         for doc in self.documents_newest_first:
+            if not doc.number:  # a notice without a 文号 cannot be named by one
+                continue
             spaced = fold_number(doc.number).lower()
             serial = re.search(r"(\d+)号", spaced)
             pattern = re.compile(rf"(?<!\d){serial.group(1)}号") if serial else None

@@ -159,17 +159,25 @@ class Context:
 
 @dataclass(frozen=True)
 class Document:
-    """One notice: the facts every answer cites."""
+    """One notice: the facts every answer cites.
+
+    Not every notice prints a 文号, an issuer or a date: those are then empty (number, issuer) or
+    None (date), never a stand-in. A notice without a title is named by its short_title.
+    """
 
     id: str
     title: str
     short_title: str
     number: str
     issuer: str
-    date: dt.date
+    date: dt.date | None
     year: int
     campaign: str
     file: str
+
+    def recency(self) -> tuple[int, dt.date]:
+        """Sort key of "newest campaign first": the year, then the issue date when there is one."""
+        return self.year, self.date or dt.date.min
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,7 @@ class Contact:
     fax: str
     email: str
     office: str
+    mobile: str = ""
 
 
 @dataclass(frozen=True)
@@ -302,7 +311,7 @@ class Knowledge:
 
     def latest_document(self) -> Document:
         """The most recent campaign: what an unqualified question is about."""
-        return max(self.documents.values(), key=lambda d: (d.year, d.date))
+        return max(self.documents.values(), key=Document.recency)
 
 
 EMPTY_LEXICON = Lexicon({}, {}, {}, {}, {}, frozenset())

@@ -253,18 +253,31 @@ def to_cn_numeral(number: int) -> str:
     return (digits[tens] if tens > 1 else "") + "十" + (digits[ones] if ones else "")
 
 
+_CN_YEAR = re.compile(r"([〇○零OΟ0一二三四五六七八九]{4})(\s*年)")
+_CN_MONTH = re.compile(r"(?<![一二三四五六七八九十\d])([一二三四五六七八九十]{1,2})(\s*月)")
+_CN_DAY = re.compile(r"((?:\d{1,2})\s*月\s*)([一二三四五六七八九十]{1,3})(\s*[日号])")
+_YEAR_DIGITS = {c: str(i) for i, c in enumerate("零一二三四五六七八九")} | dict.fromkeys("〇○OΟ0", "0")
+
+
+def arabic_dates(text: str) -> str:
+    """二○二○年五月八日 → 2020年5月8日: dates as signatures print them, in the digits the parser reads."""
+    text = _CN_YEAR.sub(lambda m: "".join(_YEAR_DIGITS[c] for c in m.group(1)) + m.group(2), text)
+    text = _CN_MONTH.sub(lambda m: f"{cn_numeral(m.group(1)) or m.group(1)}{m.group(2)}", text)
+    return _CN_DAY.sub(lambda m: f"{m.group(1)}{cn_numeral(m.group(2)) or m.group(2)}{m.group(3)}", text)
+
+
 def cn_date(d: date) -> str:
     """2021年9月30日: how the notices write dates."""
     return f"{d.year}年{d.month}月{d.day}日"
 
 
 def parse_cn_date(text: str, year: int | None = None, after: date | None = None) -> date | None:
-    """2021年9月30日, 9月30日, 9月中旬 or 9月 → a date; a period becomes its last day (a deadline is 'by then').
+    """2021年9月30日, 二〇二一年九月三十日, 9月30日, 9月中旬 or 9月 → a date; a period becomes its last day.
 
     Without a year in the text `year` is used; a date more than a month before `after` (the
     notice's own date) is taken to mean the next year ("1月15日" in a December notice).
     """
-    m = _CN_DATE.search(text)
+    m = _CN_DATE.search(arabic_dates(text))
     if not m:
         return None
     y = int(m.group("y")) if m.group("y") else year

@@ -14,28 +14,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bot.knowledge.check import Checker, Problem
-from bot.knowledge.ingest.draft import IngestResult, ingest
+from bot.knowledge.ingest.draft import IngestResult, ingest_file
 
 MAX_UPLOAD = 5 * 1024 * 1024  # bytes of one uploaded notice
-TEXT_SUFFIXES = (".txt", ".text", "")
 _NAME = re.compile(r"[a-z0-9]{12}")
 
 
 def read_upload(data: bytes, filename: str) -> IngestResult:
-    """The one place an uploaded file becomes an ingest draft (the ingest's file readers plug in here).
+    """An uploaded notice (.docx, .pdf, .html or .txt) as an ingest draft with its review report.
 
     Raises ValueError with a message for staff when the file cannot be read.
     """
-    suffix = Path(filename).suffix.lower()
-    if suffix not in TEXT_SUFFIXES:
-        raise ValueError(f"暂时只能读取纯文本通知（.txt），收到的是 {suffix} 文件；请先另存为纯文本再上传。")
     if not data.strip():
         raise ValueError("上传的文件是空的。")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030", errors="replace")  # text saved on Windows
-    return ingest(text)
+    return ingest_file(data, filename)
 
 
 @dataclass

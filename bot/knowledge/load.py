@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import stat
@@ -173,21 +172,26 @@ def _read_document(c: Checker, node: yaml.Node) -> Document | None:
     f = c.mapping(
         node,
         "document",
-        required=("id", "title", "number", "issuer", "date", "year"),
-        optional=("short_title", "campaign"),
+        required=("id", "year"),
+        optional=("title", "short_title", "number", "issuer", "date", "campaign"),
     )
     if f is None:
         return None
     before = len(c.problems)
+    title = opt_string(c, f, "title", "document")
+    short_title = opt_string(c, f, "short_title", "document")
+    if not title and not short_title and len(c.problems) == before:
+        # A notice that prints no title is still named somehow in every answer's source line.
+        c.fail(node, "document.title", "a notice needs a title, or a short_title when it prints none")
     doc = Document(
         id=c.string(f.get("id"), "document.id", ID) or "",
-        title=c.string(f.get("title"), "document.title") or "",
-        short_title=(c.string(f["short_title"], "document.short_title") if "short_title" in f else None) or "",
-        number=c.string(f.get("number"), "document.number") or "",
-        issuer=c.string(f.get("issuer"), "document.issuer") or "",
-        date=c.date(f.get("date"), "document.date") or dt.date.min,
+        title=title or short_title,
+        short_title=short_title,
+        number=opt_string(c, f, "number", "document"),
+        issuer=opt_string(c, f, "issuer", "document"),
+        date=c.date(f["date"], "document.date") if "date" in f else None,
         year=c.integer(f.get("year"), "document.year", 1990, 2100) or 0,
-        campaign=(c.string(f["campaign"], "document.campaign") if "campaign" in f else None) or "",
+        campaign=opt_string(c, f, "campaign", "document"),
         file=c.file,
     )
     if len(c.problems) > before:
@@ -321,23 +325,27 @@ def _read_contact(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit
     f = c.mapping(
         node,
         path,
-        required=("id", "name", "phone", "text", "questions"),
-        optional=("fax", "email", "office", "section", "title", "keywords", "generated"),
+        required=("id", "name", "text", "questions"),
+        optional=("phone", "mobile", "fax", "email", "office", "section", "title", "keywords", "generated"),
     )
     if f is None:
         return None
     common = _common(c, f, path)
     name = c.string(f["name"], join(path, "name")) if "name" in f else None
-    phone = c.text(f["phone"], join(path, "phone")) if "phone" in f else None
     text = c.string(f["text"], join(path, "text")) if "text" in f else None
-    if common is None or not (name and phone and text):
+    phone, mobile, email = (c.text(f[k], join(path, k)) or "" if k in f else "" for k in ("phone", "mobile", "email"))
+    if name and not (phone or mobile or email):
+        c.fail(node, join(path, "phone"), "a contact needs a phone, a mobile or an email")
+        return None
+    if common is None or not (name and text):
         return None
     contact = Contact(
         name=name,
         phone=phone,
         fax=opt_string(c, f, "fax", path),
-        email=opt_string(c, f, "email", path),
+        email=email,
         office=opt_string(c, f, "office", path),
+        mobile=mobile,
     )
     return Unit(
         id=common["id"],

@@ -32,3 +32,15 @@ def test_char_ngrams_keep_english_words_whole() -> None:
 
 def test_user_typed_placeholder_characters_are_removed(engine: Engine) -> None:
     assert "\ue001" not in engine.index.normalize("\ue001广州")
+
+
+def test_chinese_numeral_dates_read_as_dates() -> None:
+    from datetime import date
+
+    from bot.core.text import arabic_dates, parse_cn_date
+
+    assert arabic_dates("二○二○年五月八日") == "2020年5月8日"
+    assert parse_cn_date("二〇一二年三月五日") == date(2012, 3, 5)
+    assert parse_cn_date("二0一二年十二月三十一日") == date(2012, 12, 31)
+    assert parse_cn_date("十九大以来") is None
+    assert arabic_dates("一是要加强") == "一是要加强"

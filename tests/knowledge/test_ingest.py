@@ -15,8 +15,8 @@ import yaml
 
 from bot.core.text import parse_cn_date as parse_date
 from bot.knowledge.check import KnowledgeError
+from bot.knowledge.ingest.clean import tidy
 from bot.knowledge.ingest.draft import IngestResult, ingest
-from bot.knowledge.ingest.parse import tidy
 from bot.knowledge.load import load_knowledge
 from tests.conftest import INTENTS, KNOWLEDGE, ROOT
 
@@ -94,7 +94,7 @@ def test_2021_draft_loads_as_written(tmp_path: Path, r2021: IngestResult) -> Non
         "质量月",
     )
     assert doc.title == "广东省住房和城乡建设厅关于组织开展2021年“质量月”系列活动的通知"
-    assert all(3 <= len(u.questions) <= (8 if u.table else 5) for u in k.units.values())
+    assert all(3 <= len(u.questions) <= 8 for u in k.units.values())
     assert all(u.id.startswith("gqm21-") for u in k.units.values())
 
 
@@ -373,11 +373,19 @@ def test_doc_id_sets_the_prefix() -> None:
 def test_unplaced_lines_are_reported_with_numbers() -> None:
     lines = read(NOTICE_2022).splitlines()
     at = lines.index("公开方式：主动公开")
-    lines.insert(at + 1, "抄送：省建筑业协会，省市政行业协会。")
+    lines.insert(at + 1, "请各单位自行下载打印。")
     result = ingest("\n".join(lines))
-    assert [(x.line, x.text) for x in result.leftover] == [
-        (at + 2, "抄送：省建筑业协会，省市政行业协会。")
-    ]
+    assert [(x.line, x.text) for x in result.leftover] == [(at + 2, "请各单位自行下载打印。")]
+    assert f"第{at + 2}行：请各单位自行下载打印。" in result.report.text()
+
+
+def test_copy_line_is_a_unit_not_a_leftover() -> None:
+    lines = read(NOTICE_2022).splitlines()
+    lines.insert(lines.index("公开方式：主动公开") + 1, "抄送：省建筑业协会，省市政行业协会。")
+    result = ingest("\n".join(lines))
+    assert result.leftover == []
+    copy = [u for u in result.data["units"] if u["title"] == "抄送单位"]
+    assert [u["text"] for u in copy] == ["抄送：省建筑业协会，省市政行业协会。"]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -431,7 +439,8 @@ def test_cli_ingest_then_check(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stderr
         assert run.stdout == ""
-        assert "0 lines not placed:" in run.stderr
+        assert "【未归位的行】0 行" in run.stderr
+        assert "Traceback" not in run.stderr
     check = run_bot(
         "check",
         "--knowledge",
@@ -450,7 +459,7 @@ def test_cli_ingest_refuses_to_overwrite(tmp_path: Path) -> None:
     target.write_text("keep me\n", encoding="utf-8")
     run = run_bot("ingest", str(NOTICE_2022), "-o", str(target))
     assert run.returncode != 0
-    assert "--force" in run.stderr
+    assert "--force" in run.stderr and "已存在" in run.stderr
     assert target.read_text(encoding="utf-8") == "keep me\n"
     run = run_bot("ingest", str(NOTICE_2022), "-o", str(target), "--force", "--id", "gd-2022-qm")
     assert run.returncode == 0, run.stderr
@@ -459,13 +468,12 @@ def test_cli_ingest_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_cli_ingest_to_stdout_reports_leftovers(tmp_path: Path) -> None:
     notice = tmp_path / "notice.txt"
-    notice.write_text(read(NOTICE_2023) + "\n\n抄送：各检查组成员单位。\n", encoding="utf-8")
+    lines = read(NOTICE_2023).splitlines()
+    at = lines.index("公开方式：主动公开") + 1
+    lines.insert(at, "请各检查组自行安排食宿。")
+    notice.write_text("\n".join(lines), encoding="utf-8")
     run = run_bot("ingest", str(notice))
     assert run.returncode == 0, run.stderr
     assert yaml.safe_load(run.stdout)["document"]["id"] == "gd-2023-quality-inspection"
-    count = len(read(NOTICE_2023).splitlines()) + 2
-    assert "1 lines not placed:" in run.stderr
-    assert (
-        f"line {count + 1}: 抄送：各检查组成员单位。" in run.stderr
-        or f"line {count}: 抄送" in run.stderr
-    )
+    assert "【未归位的行】1 行" in run.stderr
+    assert f"第{at + 1}行：请各检查组自行安排食宿。" in run.stderr

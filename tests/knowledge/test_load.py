@@ -186,3 +186,41 @@ def test_a_broken_wechat_template_map_names_file_line_and_key(kdir: Path, block:
     line = line_of(intents, needle)
     assert any(p.startswith(f"intents.yaml:{line}:") or f"/intents.yaml:{line}:" in p for p in found), found
     assert any(says in p for p in found), found
+
+
+SPARE = """document:
+  id: gz-2020-report
+  short_title: 广州市建筑业联合会通知（2020年5月8日）
+  year: 2020
+units:
+  - id: gzr20-p1
+    section: 正文
+    title: 报送
+    text: 请各会员单位于5月22日前报我会行业发展部。
+    questions: [几时报, 报到哪里, 报送什么]
+contacts:
+  - id: gzr20-contact-1
+    name: 罗佩雯
+    mobile: "13800000000"
+    text: 罗佩雯，手机：13800000000
+    questions: [联系人, 手机号, 找谁]
+"""
+
+
+def test_a_notice_without_number_issuer_date_or_title_loads(kdir: Path) -> None:
+    (kdir / "spare.yaml").write_text(SPARE, encoding="utf-8")
+    k = load_knowledge(kdir, kdir.parent / "intents.yaml")
+    doc = k.documents["gz-2020-report"]
+    assert (doc.number, doc.issuer, doc.date) == ("", "", None)
+    assert doc.title == "广州市建筑业联合会通知（2020年5月8日）"
+    assert k.units["gzr20-contact-1"].contact.mobile == "13800000000"
+
+
+def test_a_notice_needs_a_title_or_short_title(kdir: Path) -> None:
+    (kdir / "spare.yaml").write_text(SPARE.replace("  short_title: 广州市建筑业联合会通知（2020年5月8日）\n", ""), encoding="utf-8")
+    assert any("document.title" in p and "short_title" in p for p in problems_for(kdir))
+
+
+def test_a_contact_needs_a_phone_a_mobile_or_an_email(kdir: Path) -> None:
+    (kdir / "spare.yaml").write_text(SPARE.replace('    mobile: "13800000000"\n', ""), encoding="utf-8")
+    assert any("contacts[0].phone" in p and "phone, a mobile or an email" in p for p in problems_for(kdir))

@@ -90,7 +90,7 @@ async def document(c: Console, request: web.Request) -> web.StreamResponse:
         if u.contact
     ]
     tables = [(link(u, "table"), r.esc(u.title), str(len(u.table.rows))) for u in units if u.table]
-    body = f"""<p>{r.esc(doc.number)} · {r.esc(doc.issuer)} · {doc.date.isoformat()} · 文件 <code>{r.esc(doc.file)}</code></p>
+    body = f"""<p>{r.esc(doc.number or '（无文号）')} · {r.esc(doc.issuer or '（未写明发文单位）')} · {doc.date.isoformat() if doc.date else '（未写明日期）'} · 文件 <code>{r.esc(doc.file)}</code></p>
 <h2>条目</h2>{r.table(["编号", "章节", "标题", "问法数"], sections, raw=True)}
 <h2>截止日期</h2>{r.table(["编号", "日期", "事项", "提前几天提醒", "提醒时间"], deadlines, raw=True)}
 <h2>联系人</h2>{r.table(["编号", "姓名", "电话", "邮箱", "处室"], contacts, raw=True)}

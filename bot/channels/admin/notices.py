@@ -23,7 +23,7 @@ def _list_page(c: Console, request: web.Request, upload_error: str = "", status:
             kind="file",
             ident="notice",
             error=upload_error,
-            hint="纯文本（.txt，UTF-8 或 GBK 均可）。上传后生成草稿，审核后再发布，发布前不会影响机器人。",
+            hint="Word（.docx）、PDF（文字版）、网页（.html）或纯文本（.txt，UTF-8 或 GBK 均可）。上传后生成草稿，审核后再发布，发布前不会影响机器人。",
             required=True,
         )
         + r.button("上传并生成草稿"),

@@ -1,84 +1,74 @@
-"""Turn a plain-text government notice into knowledge YAML, so staff review a draft instead of retyping it."""
+"""Turn a published notice into knowledge YAML, so staff review a draft instead of retyping it.
+
+`ingest(text)` drafts from text; `ingest_file(data, filename)` reads .txt/.docx/.pdf/.html first
+(the staff console calls it on an upload). A fact the notice does not print is left out of the
+draft and named in the report, never filled with a stand-in.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.core.text import cn_date, to_cn_numeral
-from bot.knowledge.ingest.parse import (
-    BASIS,
-    OFFICE,
-    Block,
-    FoundDeadline,
-    Parser,
-    contact_fields,
-    deadlines_in,
-    enumeration,
-    split_keep,
-    table_roles,
-)
-from bot.knowledge.ingest.questions import (
-    MAX_QUESTIONS,
-    key_term,
-    key_terms,
-    questions_from,
-    table_subject,
-)
+from bot.core.text import parse_cn_date
+from bot.knowledge.ingest.clean import canon
+from bot.knowledge.ingest.deadlines import FoundDeadline, deadlines_in
+from bot.knowledge.ingest.layout import org_line
+from bot.knowledge.ingest.parse import FoundTable, Parser, as_dict, table_roles
+from bot.knowledge.ingest.questions import MAX_QUESTIONS, event_of, questions_from, table_subject
+from bot.knowledge.ingest.read import NoticeText, read_notice
+from bot.knowledge.ingest.report import Ignored, Leftover, Report, day
+from bot.knowledge.ingest.units import Facts, SectionUnits, document_units, para_texts
 from bot.knowledge.load import ID, ROLES
 
 ID_RE = re.compile(ID)
-
 CAMPAIGN_SLUGS = (
     ("质量月", "quality-month"),
     ("安全生产月", "safety-month"),
     ("质量安全检查", "quality-safety-inspection"),
     ("质量检查", "quality-inspection"),
     ("安全检查", "safety-inspection"),
+    ("鲁班奖", "luban"),
+    ("优质工程", "quality-award"),
     ("检查", "inspection"),
+    ("培训", "training"),
 )
-
-
-ISSUER_SLUGS = (("广东", "gd"), ("广州", "gz"), ("深圳", "sz"), ("住房和城乡建设部", "mohurd"))
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A notice line the ingest could not place: staff must look at it."""
-
-    line: int
-    text: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.text}"
+ISSUER_SLUGS = (("中国", "cn"), ("住房和城乡建设部", "mohurd"), ("广州", "gz"), ("深圳", "sz"), ("东莞", "dg"),
+                ("佛山", "fs"), ("江门", "jm"), ("韶关", "sg"), ("珠海", "zh"), ("惠州", "hz"), ("广东", "gd"))
+OWN_OFFICE = re.compile(r"^(我厅|我局|我委|我办|我会|省住房和城乡建设厅|省住房城乡建设厅|市局|市建委)")
+OFFICE = re.compile(r"([^\s，、。；]*?(?:处|科|室|中心|站|办|部))$")
+RELATIVE = re.compile(r"[于在]?\d+\s*(?:个)?(?:工作)?日内")
+MISSING = {
+    "发文单位": "未找到发文单位（文头、标题和落款都没有）：草稿不写 issuer，机器人不会回答“谁发的”。",
+    "文号": "未找到文号：草稿不写 number；问“文号”时机器人会说通知里没有。",
+    "发文日期": "未找到发文日期（落款没有日期）：草稿不写 date。",
+    "标题": "未找到标题：草稿不写 title，以 short_title 称呼这份通知，请核对。",
+    "主送单位": "未找到主送单位。",
+}
 
 
 @dataclass
 class IngestResult:
-    """The knowledge draft of one notice, plus what it could not place."""
+    """The knowledge draft of one notice, its review report, and what it could not place."""
 
     data: dict[str, Any]
+    report: Report
     leftover: list[Leftover] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def yaml(self) -> str:
         """The draft as a knowledge file that `run_bot.py check` accepts as written."""
+        doc = self.data["document"]
         head = (
-            f"# {self.data['document']['title']}\n"
+            f"# {doc.get('title') or doc.get('short_title')}\n"
             "# Drafted by `run_bot.py ingest`: review every entry marked `generated: true`.\n"
         )
-        return head + yaml.dump(
-            self.data,
-            Dumper=_Dumper,
-            allow_unicode=True,
-            sort_keys=False,
-            default_flow_style=False,
-            width=4096,
-        )
+        return head + yaml.dump(self.data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, default_flow_style=False, width=4096)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -94,10 +84,10 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _slug(issuer: str, year: int, campaign: str, number: str) -> str:
-    region = next((s for k, s in ISSUER_SLUGS if k in issuer), "doc")
-    what = next((s for k, s in CAMPAIGN_SLUGS if k in campaign), "")
+    region = next((s for k, s in ISSUER_SLUGS if k in canon(issuer)), "doc")
+    what = next((s for k, s in CAMPAIGN_SLUGS if k in canon(campaign)), "")
     if not what:
-        serial = re.search(r"(\d+)\s*号", number)
+        serial = re.search(r"(\d+)\s*号", canon(number))
         what = f"no{serial.group(1)}" if serial else "notice"
     return f"{region}-{year}-{what}"
 
@@ -112,44 +102,43 @@ def _prefix(doc_id: str) -> str:
 
 
 class _Builder:
-    """Turns the parsed parts into the knowledge schema, with ids and draft questions."""
+    """Turns the parsed parts into the knowledge schema, with ids, draft questions and the report."""
 
-    def __init__(self, p: Parser) -> None:
-        self.p = p
-        title = p.title
-        quoted = re.search(r"“([^”]+)”", title)
-        years = re.findall(r"(\d{4})\s*年", title)
-        number_year = re.search(r"〔(\d{4})〕", p.number)
-        self.year = (
-            int(years[0])
-            if years
-            else int(number_year.group(1))
-            if number_year
-            else (p.issued or dt.date.today()).year
-        )
+    def __init__(self, p: Parser, report: Report) -> None:
+        self.p, self.report = p, report
+        title_issuer = re.match(r"^(.{4,30}?)关于", p.title)
+        self.sources: dict[str, str] = {}
+        self.issuer = self._pick("发文单位", (p.signer, "落款"), (p.issuer_head, "文头"),
+                                 (title_issuer.group(1) if title_issuer and org_line(canon(title_issuer.group(1))) else "", "标题"),
+                                 (p.meta.get("发布机构", "") if org_line(canon(p.meta.get("发布机构", ""))) else "", "网页信息栏"))
+        self.number = self._pick("文号", (p.number, "文头"), (p.meta.get("文号", "") or p.meta.get("发文字号", ""), "网页信息栏"))
+        if p.issued is None and p.meta.get("成文日期"):
+            p.issued = parse_cn_date(p.meta["成文日期"])
+        self.sources["发文日期"] = "落款" if p.issued and "成文日期" not in p.meta else ("网页信息栏" if p.issued else "")
+        texts = [p.title, self.number, str(p.issued.year) if p.issued else ""] + [t for part in p.parts for _, t in para_texts(part)]
+        years = [int(y) for t in texts for y in re.findall(r"(?<!\d)((?:19|20)\d\d)\s*(?:年|〕|\]|）|\))", canon(t))]
+        title_years = re.findall(r"(\d{4})\s*年", p.title)
+        if not years:
+            raise ValueError("未能确定通知的年份：标题、文号、落款和正文里都没有年份。")
+        self.year = int(title_years[0]) if title_years else (p.issued.year if p.issued else years[0])
+        plan_titles = [part.title for part in p.parts[1:] if part.title]
+        quoted = re.search(r"[“\"]([^”\"]+)[”\"]", p.title or " ".join(plan_titles))
         if quoted:
             self.campaign = quoted.group(1)
         else:
-            m = re.search(
-                r"\d{4}\s*年(?:度)?(?:全省)?(.+?)(?:工作|活动)?的?(?:通知|意见|方案)$", title
-            )
+            m = re.search(r"\d{4}\s*(?:~\d{4})?年(?:度)?(?:全省|全市)?(.+?)(?:工作|活动)?的?(?:通知|意见|方案|函)$", p.title)
             self.campaign = m.group(1) if m else ""
-        self.issuer = p.issuer or p.signer or "（未识别发文单位）"
-        if not p.issuer and not p.signer:
-            p.notes.append("no issuer found")
-        self.issued = p.issued or dt.date(self.year, 1, 1)
-        if p.issued is None:
-            p.notes.append(f"no signature date found: document.date set to {self.issued}")
-        if not p.number:
-            p.number = "（无文号）"
-        self.doc_id = p.doc_id or _slug(self.issuer, self.year, self.campaign, p.number)
+        self.doc_id = p.doc_id or _slug(self.issuer, self.year, self.campaign, self.number)
         if not ID_RE.fullmatch(self.doc_id):
-            raise ValueError(
-                f"document id {self.doc_id!r} must be lower-case letters, digits and dashes"
-            )
+            raise ValueError(f"文档编号 {self.doc_id!r} 只能由小写字母、数字和连字符组成")
         self.prefix = _prefix(self.doc_id)
-        self.name = f"{self.year}年{self.campaign}" if self.campaign else f"{self.year}年通知"
+        self.name = f"{self.year}年{self.campaign}" if self.campaign and len(self.campaign) <= 10 else f"{self.year}年"
         self.deadlines: list[FoundDeadline] = []
+
+    def _pick(self, label: str, *candidates: tuple[str, str]) -> str:
+        value, where = next(((v, w) for v, w in candidates if v), ("", ""))
+        self.sources[label] = where
+        return value
 
     def uid(self, *parts: object) -> str:
         """A unit id unique across knowledge/: the document prefix keeps notices apart."""
@@ -160,376 +149,149 @@ class _Builder:
         p = self.p
         short = re.sub(r"^.*?关于", "", p.title)
         short = re.sub(r"^(组织开展|开展|做好|印发|举办)", "", short)
-        short = re.sub(r"的(通知|意见|方案)$", r"\1", short)
-        document = {
-            "id": self.doc_id,
-            "title": p.title or "（未识别标题）",
-            "short_title": short or p.title,
-            "number": p.number,
-            "issuer": self.issuer,
-            "date": self.issued,
-            "year": self.year,
-            "campaign": self.campaign or short,
-        }
-        units = self._document_units() + [u for s in p.sections for u in self._section(s)]
-        for para in p.preamble:
-            self.deadlines += deadlines_in(para.text, "文首", self.year, p.issued)
+        short = re.sub(r"的(通知|意见|方案|函)$", r"\1", short)
+        if not p.title:
+            short = f"{self.issuer or ''}通知" + (f"（{day(p.issued)}）" if p.issued else f"（{self.year}年）")
+        document: dict[str, Any] = {"id": self.doc_id}
+        if p.title:
+            document["title"] = p.title
+        document["short_title"] = short or p.title
+        for key, value in (("number", self.number), ("issuer", self.issuer), ("date", p.issued)):
+            if value:
+                document[key] = value
+        document["year"] = self.year
+        document["campaign"] = self.campaign or short
+        kind = re.search(r"(通知|函|方案|意见|通报|公告)$", p.title)
+        facts = Facts(self.number, p.title, self.issuer, self.name, self.campaign, kind.group(1) if kind else "通知")
+        units = document_units(p, facts, self.uid)
+        for n, part in enumerate(p.parts):
+            maker = SectionUnits(self.name, self.campaign, self.uid, f"a{n}-" if n else "", event_of(part.title or p.title))
+            if part.sections:
+                units += [u for s in part.sections for u in maker.section(s)]
+                if n:
+                    units += maker.paragraphs(part)
+            else:
+                units += maker.paragraphs(part)
+        self._find_deadlines()
+        for text in (t for part in p.parts for _, t in para_texts(part)):
+            relative = RELATIVE.search(canon(text))
+            if relative:  # "于5日内寄至…": a period after an event, no date to remind of
+                p.notes.append(f"有相对期限（{relative.group(0)}），没有具体日期，未写入截止时间：{text[:40]}…")
         data: dict[str, Any] = {"document": document, "units": units}
-        self.deadlines.sort(key=lambda d: d.date)
         deadlines = [self._deadline(i, d) for i, d in enumerate(self.deadlines, 1)]
         if deadlines:
             data["deadlines"] = deadlines
-        if p.contact_text:
-            contact = self._contact()
-            if contact:
-                data["contacts"] = [contact]
-        tables = [self._table(i, t) for i, t in enumerate(p.tables, 1)]
+        contacts = self._contacts()
+        if contacts:
+            data["contacts"] = contacts
+        tables = [self._table(i, t) for i, t in enumerate(p.tables, 1) if t.rows]
         if tables:
             data["tables"] = tables
+        self._report(document, data)
         return data
 
-    # -- units ------------------------------------------------------------------------------
+    # -- deadlines -------------------------------------------------------------------------------
 
-    def _unit(
-        self,
-        uid: str,
-        intent: str,
-        section: str,
-        title: str,
-        text: str,
-        questions: list[str],
-        keywords: list[str] | None = None,
-    ) -> dict[str, Any]:
-        unit: dict[str, Any] = {
-            "id": uid,
-            "intent": intent,
-            "section": section,
-            "title": title,
-            "text": text,
-        }
-        unit["questions"] = questions
-        if keywords:
-            unit["keywords"] = keywords
-        unit["generated"] = True
-        return unit
-
-    def _document_units(self) -> list[dict[str, Any]]:
-        p, n, c = self.p, self.name, self.campaign or "通知"
-        out = []
-        if p.number and not p.number.startswith("（"):
-            serial = re.search(r"(\d+)\s*号$", p.number)
-            out.append(
-                self._unit(
-                    self.uid("doc-number"),
-                    "document",
-                    "文首",
-                    "文号",
-                    f"本通知文号：{p.number}。",
-                    questions_from(
-                        "文号是多少",
-                        "发文字号",
-                        f"{n}通知的文号",
-                        f"{serial.group(1)}号文" if serial else "文件号",
-                    ),
-                    [re.sub(r"[〔\[［(（].*$", "", p.number)],
-                )
-            )
-        out.append(
-            self._unit(
-                self.uid("doc-title"),
-                "document",
-                "文首",
-                "通知标题",
-                f"通知标题：{p.title}。",
-                questions_from("通知的标题是什么", "文件全称", f"{n}通知全称", "通知名称"),
-            )
-        )
-        out.append(
-            self._unit(
-                self.uid("doc-issuer"),
-                "document",
-                "文尾",
-                "发文单位",
-                f"发文单位：{self.issuer}。",
-                questions_from("谁发布的通知", "发文单位", f"{n}通知是哪个单位发的", "发文机关"),
-            )
-        )
-        if p.issued:
-            date = cn_date(p.issued)
-            out.append(
-                self._unit(
-                    self.uid("doc-date"),
-                    "document",
-                    "文尾",
-                    "发文日期",
-                    f"发文日期：{date}。",
-                    questions_from("通知哪天发的", "印发日期", f"{n}通知什么时候发布的", "发文日期"),
-                )
-            )
-        purpose = "".join(para.text for para in p.preamble)
-        basis = BASIS.findall(purpose)
-        if basis:
-            sentence = next(s for s in split_keep(purpose, "。") if basis[0] in s)
-            if "根据" in sentence:
-                sentence = sentence[sentence.index("根据") :]
-            number = re.search(r"[（(]([^（）()]*〔\d{4}〕\d+号)[）)]", basis[0])
-            out.append(
-                self._unit(
-                    self.uid("doc-basis"),
-                    "document",
-                    "文首",
-                    "依据文件",
-                    sentence,
-                    questions_from(
-                        "依据哪个文件",
-                        "根据什么文件开展",
-                        "上级文件是哪个",
-                        f"{n}的依据",
-                        re.sub(r"〔\d{4}〕", "", number.group(1)) if number else "",
-                    ),
-                    [re.sub(r"[〔\[].*$", "", number.group(1))] if number else None,
-                )
-            )
-        if p.addressee:
-            out.append(
-                self._unit(
-                    self.uid("doc-addressee"),
-                    "document",
-                    "文首",
-                    "主送单位",
-                    p.addressee,
-                    questions_from(
-                        "主送单位有哪些", "通知发给哪些单位", "通知对象是谁", f"{n}通知发给谁"
-                    ),
-                )
-            )
-        if p.disclosure:
-            out.append(
-                self._unit(
-                    self.uid("doc-disclosure"),
-                    "document",
-                    "文尾",
-                    "公开方式",
-                    p.disclosure,
-                    questions_from("这个文件公开吗", "公开方式", "是否主动公开", f"{n}通知是否公开"),
-                )
-            )
-        period = re.search(
-            r"[^，。]*决定于([^，。]*?(?:\d+月|\d{4}年)[^，。]*?)(?:在[^，。]*?)?(?:组织)?开展[^。]*。",
-            purpose,
-        )
-        if period:
-            out.append(
-                self._unit(
-                    self.uid("doc-period"),
-                    "document",
-                    "文首",
-                    "活动时间",
-                    period.group(0),
-                    questions_from(
-                        f"{c}活动时间",
-                        f"{c}什么时候开展",
-                        f"{n}在几月开展",
-                        "活动时间",
-                        "几月份开展",
-                    ),
-                )
-            )
-        if p.preamble:
-            out.append(
-                self._unit(
-                    self.uid("doc-purpose"),
-                    "document",
-                    "文首",
-                    "通知目的",
-                    "\n".join(para.text for para in p.preamble),
-                    questions_from(
-                        f"为什么开展{c}", f"{c}的目的是什么", "这个通知讲什么", f"{n}通知的目的"
-                    ),
-                )
-            )
-        return out
-
-    def _section(self, s: Block) -> list[dict[str, Any]]:
-        n = self.name
-        subs = [b for b in s.children if b.level == 2]
-        numbered = [b for b in s.children if b.level == 3]
-        for para in s.deadline_paras:
-            self.deadlines += deadlines_in(para.text, s.label, self.year, self.p.issued)
-        texts = ([s.inline] if s.inline else []) + [para.text for para in s.paras]
-        for para in s.paras:
-            self.deadlines += deadlines_in(para.text, s.label, self.year, self.p.issued)
-        if subs:
-            texts.append("；".join(f"（{to_cn_numeral(b.number)}）{b.title}" for b in subs) + "。")
-        text, items = self._items(texts, numbered, s.title, self.uid(f"s{s.number}"))
-        terms = key_terms(s.title)
-        if "主题" in s.title and not subs:
-            intent = "theme"
-            terms = [key_term(t) for t in re.split(r"\s+", text) if len(t) >= 2][:4]
-            questions = questions_from(
-                f"{s.title}是什么",
-                f"{n}的主题",
-                "主题是什么",
-                f"{self.campaign}主题" if self.campaign else "活动主题",
-                *terms,
-            )
-        elif subs:
-            intent = "content"
-            questions = questions_from(
-                s.title, f"{s.title}有哪些", f"{s.title}是什么", f"{n}的{s.title}"
-            )
-        else:
-            intent = "content"
-            key = terms[0] if terms else s.title
-            questions = questions_from(
-                s.title, f"{key}是什么", f"关于{key}有什么要求", f"{n}的{s.title}", f"{key}怎么做"
-            )
-        unit = self._unit(
-            self.uid(f"s{s.number}"),
-            intent,
-            s.label,
-            s.title,
-            text,
-            questions,
-            [t for t in terms if len(t) <= 8],
-        )
-        if items:
-            unit["items"] = items
-        out = [unit]
-        for b in subs:
-            out.append(self._sub(s, b))
-        return out
-
-    def _sub(self, s: Block, b: Block) -> dict[str, Any]:
-        uid = self.uid(f"s{s.number}-{b.number}")
-        texts = ([b.inline] if b.inline else []) + [para.text for para in b.paras]
-        for t in texts:
-            self.deadlines += deadlines_in(t, b.label, self.year, self.p.issued)
-        for c in b.children:
-            self.deadlines += deadlines_in(c.inline, b.label, self.year, self.p.issued)
-        text, items = self._items(texts, b.children, b.title, uid)
-        terms = key_terms(b.title)
-        key = terms[0] if terms else b.title
-        second = terms[1] if len(terms) > 1 else key
-        questions = questions_from(
-            b.title, f"{key}是什么", f"关于{key}有什么要求", f"{second}怎么做", f"{self.name}{key}"
-        )
-        unit = self._unit(
-            uid, "content", b.label, b.title, text, questions, [t for t in terms if len(t) <= 8]
-        )
-        if items:
-            unit["items"] = items
-        return unit
-
-    def _items(
-        self, texts: list[str], numbered: list[Block], title: str, uid: str
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """Split 一是…二是… and 1. 2. lines into items; what is left is the unit's own text."""
-        kept: list[str] = []
-        items: list[dict[str, Any]] = []
-        for t in texts:
-            intro, enum = enumeration(t)
-            if intro:
-                kept.append(intro)
-            for label, chunk in enum:
-                items.append(self._item(f"{uid}-{len(items) + 1}", label, chunk))
-        for b in numbered:
-            items.append(self._item(f"{uid}-{len(items) + 1}", b.label, b.inline.rstrip("；;，,")))
-        return "\n".join(kept) or title, items
-
-    def _item(self, uid: str, label: str, text: str) -> dict[str, Any]:
-        clause = re.split(r"[，。；：,;]", re.sub(r"^[一二三四五六七八九十]是", "", text))[0]
-        key = key_term(clause)
-        item: dict[str, Any] = {"id": uid, "label": label, "text": text}
-        item["questions"] = questions_from(key, f"关于{key}有什么要求", f"{key}怎么做", f"{key}是什么")
-        if 2 <= len(key) <= 8:
-            item["keywords"] = [key]
-        item["generated"] = True
-        return item
-
-    # -- deadlines, contact, tables ------------------------------------------------------------------
+    def _find_deadlines(self) -> None:
+        p = self.p
+        base = p.issued.year if p.issued else self.year
+        named = None
+        for part in p.parts:
+            for s in part.sections:
+                if "截止" in s.title:
+                    for text in ([s.inline] if s.inline else []) + [x.text for x in s.paras][:1]:
+                        named = named or parse_cn_date(text, base, p.issued)
+        found: list[FoundDeadline] = []
+        for part in p.parts:
+            for label, text in para_texts(part):
+                found += deadlines_in(text, label, base, p.issued, named)
+        if named and not any(d.date == named for d in found):
+            title = next(s.title for part in p.parts for s in part.sections if "截止" in s.title)
+            found.append(FoundDeadline(named, re.sub(r"截止(时间|日期)", "", title) or title, "", "", "", f"{title}：{day(named)}。", ""))
+        unique: dict[tuple[dt.date, str], FoundDeadline] = {}
+        for d in found:
+            if (not d.what or d.what_guessed) and d.refers_attachment and p.attachments:
+                ref = re.search(r"附件\s*(\d+)", canon(d.text))
+                index = int(ref.group(1)) - 1 if ref else 0
+                if ref and index < len(p.attachments) or len(p.attachments) == 1:
+                    d.what = p.attachments[index if ref else 0]
+            d.what = d.what or d.text.rstrip("。")
+            unique.setdefault((d.date, d.what), d)
+        self.deadlines = sorted(unique.values(), key=lambda d: d.date)
 
     def _deadline(self, i: int, d: FoundDeadline) -> dict[str, Any]:
-        what = d.what.replace("“", "").replace("”", "")
+        what = re.sub(r"[“”\"《》]|（[^）]*）|\([^)]*\)", "", d.what)
         md = f"{d.date.month}月{d.date.day}日"
         out: dict[str, Any] = {"id": self.uid("deadline", i), "date": d.date, "what": d.what}
         for key in ("who", "how", "to"):
             if getattr(d, key):
                 out[key] = getattr(d, key)
-        out["section"] = d.section
+        out["section"] = d.section or "正文"
         out["text"] = d.text
-        out["questions"] = questions_from(
-            f"{what}什么时候截止",
-            f"{what}怎么报送",
-            f"{what}报送给谁",
-            f"{d.date.year}年{what}截止时间",
-            f"{md}前要交什么",
-        )
+        short = what if len(what) <= 16 else "材料"
+        asks = [f"{short}什么时候截止", f"{short}怎么报送", f"{short}报送给谁", f"{d.date.year}年{short}截止时间", f"{md}前要交什么"]
+        office = re.search(r"(处|科|室|部|站|组)$", d.to)
+        if office:  # "交去边个处": the kind of office it goes to
+            asks.append(f"{short}交到哪个{office.group(1)}")
+        if "@" in d.how + d.to:
+            asks.append(f"{short}发哪个邮箱")
+        if d.how:
+            asks.append(f"{short}用什么形式报送")
+        out["questions"] = questions_from(*asks[:3], *asks[5:], *asks[3:5], "截止时间是哪天")[:8]
         out["generated"] = True
         return out
 
-    def _contact(self) -> dict[str, Any] | None:
-        fields = contact_fields(self.p.contact_text)
-        if "name" not in fields or "phone" not in fields:
-            self.p.notes.append("the contact block has no 联系人 or 电话: not read")
-            self.p.placed.difference_update(self.p.contact_lines)
-            return None
-        out: dict[str, Any] = {
-            "id": self.uid("contact"),
-            "name": fields["name"],
-            "phone": fields["phone"],
-        }
-        for key in ("fax", "email"):
-            if key in fields:
-                out[key] = fields[key]
-        office = next(
-            (
-                m.group(1)
-                for d in self.deadlines
-                if (
-                    m := OFFICE.search(
-                        re.sub(
-                            r"^(我厅|我局|我委|我办|省住房和城乡建设厅|省住房城乡建设厅)", "", d.to
-                        )
-                    )
+    # -- contacts --------------------------------------------------------------------------------
+
+    def _contacts(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        offices = {m.group(1) for d in self.deadlines if (m := OFFICE.search(OWN_OFFICE.sub("", d.to))) and OWN_OFFICE.match(d.to)}
+        for block in self.p.contacts:
+            for person in block.people:
+                c = as_dict(person)
+                if not any(k in c for k in ("phone", "mobile", "email")):
+                    self.p.notes.append(f"联系人{person.name}没有电话、手机或邮箱：未写入草稿")
+                    continue
+                if (c["name"], c.get("phone", c.get("mobile", ""))) in seen:
+                    continue
+                seen.add((c["name"], c.get("phone", c.get("mobile", ""))))
+                if "office" not in c and len(offices) == 1 and block.section in ("文尾", "正文"):
+                    c["office"] = next(iter(offices))
+                i = len(out) + 1
+                entry: dict[str, Any] = {"id": self.uid("contact", i)}
+                entry.update(c)
+                entry["section"] = block.section
+                entry["text"] = block.text
+                name = person.name
+                entry["questions"] = questions_from(
+                    "联系人是谁", f"{name}的电话" if "phone" in c else f"{name}的手机", "联系电话",
+                    "传真" if "fax" in c else "手机号码" if "mobile" in c else "邮箱" if "email" in c else "联系方式",
+                    f"{c['office']}联系人" if c.get("office") else f"{self.name}联系人", "有问题找谁",
                 )
-            ),
-            "",
-        )
-        if office:
-            out["office"] = office
-        out["section"] = "文尾"
-        out["text"] = self.p.contact_text
-        out["questions"] = questions_from(
-            "联系人是谁",
-            "联系电话",
-            "传真" if "fax" in fields else f"{fields['name']}的电话",
-            "邮箱" if "email" in fields else "联系方式",
-            f"{self.name}联系人",
-        )
-        out["keywords"] = [fields["name"]]
-        out["generated"] = True
+                entry["keywords"] = [name]
+                entry["generated"] = True
+                out.append(entry)
         return out
 
-    def _table(self, i: int, t: dict[str, Any]) -> dict[str, Any]:
-        columns: list[str] = t["columns"]
+    # -- tables ----------------------------------------------------------------------------------
+
+    def _table(self, i: int, t: FoundTable) -> dict[str, Any]:
+        columns = t.columns
         roles = table_roles(columns)
-        subject = table_subject(t["title"])
+        title = t.title or "附件表格"
+        subject = table_subject(title)
         number_col = roles.get("number")
         rows = []
-        for row in t["rows"]:
+        for row in t.rows:
             values: dict[str, Any] = {}
             for col in columns:
-                cell = row[col]
+                cell = row.get(col, "")
                 values[col] = int(cell) if col == number_col and cell.isdigit() else cell
             name = row.get(roles.get("name", ""), "")
-            aliases = []
-            for alias in (re.sub(r"[（(][^）)]*[）)]", "", name),):
-                alias = re.sub(r"(项目|工程)$", "", alias)
-                if alias and alias != name and len(alias) >= 2:
-                    aliases.append(alias)
-            if aliases:
-                values["aliases"] = aliases
+            alias = re.sub(r"(项目|工程)$", "", re.sub(r"[（(][^）)]*[）)]", "", name))
+            if alias and alias != name and len(alias) >= 2:
+                values["aliases"] = [alias]
             rows.append(values)
         questions = [f"{subject}有哪些", f"{self.year}年{subject}名单"]
         if "city" in roles:
@@ -548,26 +310,62 @@ class _Builder:
         out: dict[str, Any] = {
             "id": self.uid("table", i),
             # Only a list of projects answers "观摩项目有哪些"; other tables answer their own questions.
-            "intent": "projects" if "项目" in t["title"] else "table",
-            "section": "附件",
-            "title": t["title"],
+            "intent": "projects" if "项目" in title else "table",
+            "section": t.section or "附件",
+            "title": title,
             "columns": columns,
         }
         if roles:
             out["roles"] = {r: roles[r] for r in ROLES if r in roles}
-        out["questions"] = list(dict.fromkeys(questions))[: MAX_QUESTIONS + 3]  # a table answers more kinds
+        out["questions"] = [q for q in dict.fromkeys(questions) if "{" in q or questions_from(q)][: MAX_QUESTIONS + 3]
         out["generated"] = True
         out["rows"] = rows
         return out
 
+    # -- report ----------------------------------------------------------------------------------
 
-def ingest(text: str, *, doc_id: str | None = None) -> IngestResult:
-    """Draft the knowledge YAML of a notice, listing every line it could not place for staff to check."""
+    def _report(self, document: dict[str, Any], data: dict[str, Any]) -> None:
+        p, r = self.p, self.report
+        r.facts = {"发文单位": self.issuer, "文号": self.number, "发文日期": day(p.issued), "标题": p.title, "主送单位": p.addressee}
+        r.fact_sources = {k: v for k, v in self.sources.items() if v}
+        r.missing = [MISSING[k] for k, v in r.facts.items() if not v]
+        r.sections = [f"{part.label}{s.label}、{s.title}" if not part.label else f"{part.label}·{s.label}、{s.title}" for part in p.parts for s in part.sections]
+        r.deadlines = [{"date": day(d["date"]), **{k: d.get(k, "") for k in ("what", "how", "to", "who")}} for d in data.get("deadlines", [])]
+        if not r.deadlines:
+            r.missing.append("未找到截止时间：没有“请于…前报送”一类的要求。")
+        r.contacts = [{k: c.get(k, "") for k in ("name", "office", "phone", "mobile", "fax", "email")} for c in data.get("contacts", [])]
+        if not r.contacts:
+            r.missing.append("未找到联系人。")
+        r.tables = [{"title": t["title"], "columns": t["columns"], "rows": len(t["rows"])} for t in data.get("tables", [])]
+        bodies = {canon(re.sub(r"\s", "", x)) for x in [t.title for t in p.tables] + [part.title for part in p.parts]}
+        r.attachments = [{"name": a, "has_body": canon(re.sub(r"\s", "", a)) in bodies} for a in p.attachments]
+
+
+def ingest(text: str, *, doc_id: str | None = None, report: Report | None = None) -> IngestResult:
+    """Draft the knowledge YAML of a notice's text, with a review report and every line it could not place."""
     parser = Parser(text, doc_id)
     parser.run()
-    builder = _Builder(parser)
-    data = builder.build()
-    leftover = [
-        Leftover(no, line) for no, line in parser.lines if line.strip() and no not in parser.placed
-    ]
-    return IngestResult(data=data, leftover=leftover, notes=parser.notes)
+    report = report or Report()
+    data = _Builder(parser, report).build()
+    leftover = [Leftover(x.no, x.text.strip()) for x in parser.all_lines if x.key.strip() and x.no not in parser.placed]
+    report.ignored = [Ignored(x.no, x.text.strip(), x.dropped) for x in parser.all_lines if x.dropped]
+    report.leftover = leftover
+    report.notes = parser.notes
+    return IngestResult(data=data, report=report, leftover=leftover, notes=parser.notes)
+
+
+def ingest_file(source: bytes | str | Path, filename: str = "", *, doc_id: str | None = None) -> IngestResult:
+    """Read a notice file (.txt, .docx, .pdf, .html; a path or its bytes) and draft it.
+
+    Raises NoticeError (a ValueError) with a Chinese message when the file holds no usable text.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        data, filename = path.read_bytes(), filename or path.name
+    else:
+        data = source
+    notice: NoticeText = read_notice(data, filename)
+    report = Report(source=filename, format=notice.format, encoding=notice.encoding)
+    result = ingest(notice.text, doc_id=doc_id, report=report)
+    result.notes.extend(notice.notes)
+    return result
