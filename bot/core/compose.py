@@ -216,9 +216,13 @@ class Composer:
             text = quote(text, QUOTE_LIMIT)
         children = [self.k.units[c] for c in unit.children]
         if children:
-            labels = "；".join(_clause(c.text) if c.text.startswith(c.label) else f"{c.label}：{_clause(c.text)}" for c in children)
+            # each part as fully as the room left allows: a list question wants what the parts say
+            room = max(40, min(120, (MAIN_LIMIT - 80 - len(text)) // len(children) - 2))
+            labels = "；".join(
+                _clause(c.text, room) if c.text.startswith(c.label) else f"{c.label}：{_clause(c.text, room)}" for c in children
+            )
             more = fill(self.t["more_items"], items=labels)
-            if len(text) + len(more) < MAIN_LIMIT - 60:
+            if len(text) + len(more) < MAIN_LIMIT - 40:
                 text += "\n" + more
         return text
 

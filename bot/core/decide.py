@@ -25,6 +25,7 @@ from bot.core.text import PLACEHOLDERS
 THRESHOLD = 0.34  # below this the best match is a guess: say so instead
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
 OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
+ALTERNATIVE_GAP = 0.35  # ... and is at most this far below the top
 ALTERNATIVE_MIN = 0.2  # a lower-ranked unit that holds the kind asked may answer from this score
 ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
 TITLE_BONUS = 0.03  # per character: naming a part by its short title ("公开方式") is evidence for it
@@ -42,7 +43,10 @@ _YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 # 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
 _RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
 _THIS_YEAR = ("今年", "本年", "今届", "本届")
-_POINTER_WORDS = frozenset("是什么 讲什么 说什么 什么 内容 讲 说 写 具体 详细 的 是 呢 吗 啥 哪些 里 里面 中 项 条 点 谁 有".split())
+_POINTER_WORDS = frozenset(
+    "是什么 讲什么 说什么 什么 内容 讲 说 写 具体 详细 的 是 呢 吗 啥 哪些 里 里面 中 项 条 点 谁 有 通知 正文 一共 总共 "
+    "主要 部分 大 附件 项目 观摩 几 个 写的 讲的 说的 具体内容".split()
+)
 
 
 def documents_for(index: Index, normalized: str, today: date) -> tuple[list[Document], bool] | None:
@@ -252,6 +256,8 @@ class Turn:
             return self.route(part, analysis, docs, strict, ranked, f"问题里的“{'、'.join(unknown[:3])}”在通知中没有出现")
         if not ranked:
             return self.route(part, analysis, docs, strict, ranked, "没有相近的内容")
+        if analysis.entities:  # "揭阳嘅项目叫咩名" is about a project, not about the bot's own name
+            ranked = [(t, s) for t, s in ranked if t.is_unit or k.intents[t.name].fallback or k.intents[t.name].action] or ranked
         target, score = ranked[0]
         outside = max((s for t, s in ranked if _out_of_scope(k, t)), default=0.0)
         if _out_of_scope(k, target) or score < THRESHOLD or score - outside < OUT_OF_SCOPE_MARGIN:
@@ -272,7 +278,14 @@ class Turn:
         return self.checked(part, analysis, k.units[target.name], score, ranked, strict)
 
     def checked(
-        self, part: Part, analysis: Analysis, unit: Unit, score: float, ranked: list[tuple[Target, float]], strict: tuple[str, ...]
+        self,
+        part: Part,
+        analysis: Analysis,
+        unit: Unit,
+        score: float,
+        ranked: list[tuple[Target, float]],
+        strict: tuple[str, ...],
+        alone: bool = False,
     ) -> tuple[Reply, Context]:
         """Answer with `unit` only if it holds the kind of fact asked, for the party asked about."""
         index, k = self.index, self.k
@@ -291,10 +304,11 @@ class Turn:
                 return self.not_stated(k.units[target.name], f"《{citation.title}》", label, ranked)
             break
         missing = [kind for kind in strict if kind not in facts.by_unit[unit.id].kinds]
+        gap = 1.0 if alone else ALTERNATIVE_GAP  # one of several things asked: any candidate holding it
         if missing and len(strict) > 1 and _joined(part, index.reader) and self._holder(ranked, strict, score) is None:
             return self.each_kind(part, analysis, unit, score, ranked, strict)
         if missing:
-            alternative = self._holder(ranked, strict, score)
+            alternative = self._holder(ranked, strict, score, gap)
             if alternative is None:
                 return self.not_stated(unit, self._subject(analysis, unit), index.reader.asks[missing[0]].label, ranked)
             unit, score = alternative
@@ -304,7 +318,8 @@ class Turn:
                 if not any(same_party(party, h) for h in holders):
                     label = next(index.reader.asks[s].label for s in strict if s in PARTY_KINDS)
                     return self.not_stated(unit, party, label, ranked)
-        unit = self._drill_down(unit, analysis)
+        if "count" not in part.asks:  # "有几点": the list itself, not one of its parts
+            unit = self._drill_down(unit, analysis)
         rows = select_rows(unit, analysis, self.situation) if unit.table is not None else None
         return self.unit_reply(unit, score, analysis, part, ranked, rows=rows, reason=f"由“{unit.title}”回答（得分 {score:.2f}）")
 
@@ -316,7 +331,7 @@ class Turn:
         ctx = Context()
         for kind in strict:
             one = Part(part.text, part.folded, (kind,), False, part.subject)
-            reply, ctx = self.checked(one, analysis, unit, score, ranked, (kind,))
+            reply, ctx = self.checked(one, analysis, unit, score, ranked, (kind,), alone=True)
             replies.append(reply)
         return self.c.combine(replies), ctx
 
@@ -435,11 +450,13 @@ class Turn:
         head.sort(key=lambda kv: -kv[1])
         return head + ranked[COVER_DEPTH:]
 
-    def _holder(self, ranked: list[tuple[Target, float]], strict: tuple[str, ...], top: float) -> tuple[Unit, float] | None:
+    def _holder(
+        self, ranked: list[tuple[Target, float]], strict: tuple[str, ...], top: float, gap: float = ALTERNATIVE_GAP
+    ) -> tuple[Unit, float] | None:
         """The best-ranked unit close enough to the top that holds every kind asked."""
         facts = self.index.facts.by_unit
         for target, score in ranked[1:8]:
-            if not target.is_unit or score < ALTERNATIVE_MIN or score < top - 0.3:
+            if not target.is_unit or score < ALTERNATIVE_MIN or score < top - gap:
                 continue
             if all(kind in facts[target.name].kinds for kind in strict):
                 return self.k.units[target.name], score
@@ -527,12 +544,12 @@ def _mentions_date(normalized: str, day: date) -> bool:
 
 def _without_pointer(folded: str, index: Index) -> str:
     """What a question says besides its numbers and the section title it names."""
-    text = re.sub(r"第?[一二两三四五六七八九十\d]{1,3}\s*(?:大部分|部分|章|大项|条|项|点|个|款|方面|段|是)?|[(（)）]", "", folded)
+    text = re.sub(r"最后(?:一|1)?(?:个|项|条|点|部分)?|第?[一二两三四五六七八九十\d]{1,3}\s*(?:大部分|部分|章|大项|条|项|点|个|款|方面|段|是)?|[(（)）]", "", folded)
     text = index.reader.strip(index.normalize(text)) if text.strip() else ""
     for titles in index.outline.titles.values():
         for title, _ in titles:
             text = text.replace(title[:8], "")
-    return re.sub(r"通知|正文|一共|总共|里|的|主要|部分|附件|项目|观摩|中|有|几|大", "", text)
+    return text
 
 
 def _without_number(analysis: Analysis, doc: Document) -> Analysis:

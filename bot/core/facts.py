@@ -29,6 +29,7 @@ _SIZE = re.compile(r"\d+\s*(?:层|米|平方米|万平方米|㎡|亿元|万元)"
 _NUMBER = re.compile(r"[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号")
 _LENGTH = re.compile(r"\d+\s*字|字数|篇幅|\d+\s*页")
 _FORM = re.compile(r"模板|范本|样表|格式")
+_ISSUED = re.compile(r"(?:\d{4}\s*年)?\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日|[上中下]旬|底)?[^。《]{0,6}(?:印发|发布|下发|出台|公布)")
 _ROLE_WORDS = ("项目经理", "厅长", "局长", "处长", "会长", "秘书长", "主任", "总工")
 _CITATION = re.compile(r"《([^《》]{4,80})》\s*(?:[(（]([^()（）]{2,30}?\d+号)[)）])?")
 # Parties named in formal text: an office, an association, a company … starting after a delimiter.
@@ -198,8 +199,8 @@ class Facts:
             holds = {"name"}
             if number:
                 holds.add("number")
-            if _DATE.search(sentence):
-                holds.add("date")
+            if _ISSUED.search(sentence[: sentence.find(m.group(0))] if m.group(0) in sentence else ""):
+                holds.add("date")  # "于2021年8月中旬印发了《…》": the notice says when it was issued
             key = self.norm(_distinctive(title))
             found.append(Citation(title, number, key, frozenset(holds)))
         return found

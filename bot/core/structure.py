@@ -210,7 +210,7 @@ def read_pointer(folded: str, anchor: tuple[int, ...] = (), table_rows: bool = F
             anchor = (first,)
             path.append((2, second))
             rest = text[pair.end() :]
-            third = _AFTER_PAIR.match(rest) or _TAIL.search(rest) or _SHI.search(rest)
+            third = _AFTER_PAIR.match(rest) or _TAIL.search(rest) or _SHI.search(rest) or _ORDINAL.search(rest)
             if third and (n := cn_numeral(third.group(1))) is not None:
                 path.append((3, n))
             return Pointer(tuple(path), anchor, table=False)

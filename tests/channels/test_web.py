@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,6 +41,24 @@ def make_services(db: Path, engine: Engine, **settings_overrides: object) -> Ser
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return load_engine(ROOT / "knowledge", ROOT / "intents.yaml")
+
+
+LONG_ITEM = "三是要通过印发宣传资料、在办公场所和施工现场悬挂张贴标语、设置质量专题宣传橱窗等多种形式开展宣传，进一步强化全员质量意识。"
+
+
+def engine_with_a_long_item(folder: Path) -> Engine:
+    """The knowledge with one sub-item made long enough that an answer listing it must cut it."""
+    kdir = folder / "knowledge"
+    shutil.copytree(ROOT / "knowledge", kdir)
+    notice = kdir / "gd-2021-quality-month.yaml"
+    longer = LONG_ITEM + "并做好资料归档，留存影像记录以备抽查，" * 6
+    notice.write_text(notice.read_text(encoding="utf-8").replace(LONG_ITEM, longer), encoding="utf-8")
+    return load_engine(kdir, ROOT / "intents.yaml")
+
+
+@pytest.fixture(scope="module")
+def long_item_engine(tmp_path_factory) -> Engine:
+    return engine_with_a_long_item(tmp_path_factory.mktemp("long-item"))
 
 
 @pytest.fixture
@@ -299,8 +318,9 @@ def test_page_names_the_newest_notice_and_its_menu(engine):
     assert "{{" not in page
 
 
-async def test_cut_sub_items_come_with_their_full_text(client):
-    data = await (await client.post("/api/ask", json={"text": "怎么开展质量宣传"})).json()
+async def test_cut_sub_items_come_with_their_full_text(aiohttp_client, tmp_path, long_item_engine, client):
+    long_client = await aiohttp_client(create_app(make_services(tmp_path / "long.sqlite3", long_item_engine)))
+    data = await (await long_client.post("/api/ask", json={"text": "怎么开展质量宣传"})).json()
     assert data["expand"], data["answer"]
     for item in data["expand"]:
         assert item["cut"] in data["answer"] and item["cut"].endswith("…")

@@ -20,7 +20,7 @@ from bot.core.engine import Engine
 from bot.service import Service, load_engine
 from tests.browser.axe import assert_accessible
 from tests.browser.chrome import DESKTOP, PHONE, WAIT, LiveServer, launch, set_viewport, wait
-from tests.channels.test_web import make_services
+from tests.channels.test_web import engine_with_a_long_item, make_services
 
 XSS = "<img src=x onerror=alert(1)> 电话"
 
@@ -256,7 +256,17 @@ def test_deadline_card_shows_upcoming_only_and_collapses(browser, viewport, serv
     assert not browser.find_element(By.ID, "deadlines").is_displayed()
 
 
-def test_cut_sub_items_expand_in_place(browser, server):
+def test_cut_sub_items_expand_in_place(browser, tmp_path):
+    services = make_services(tmp_path / "long.sqlite3", engine_with_a_long_item(tmp_path))
+    server = serve(services)
+    try:
+        _expand_in_place(browser, server)
+    finally:
+        server.close()
+        services.store.close()
+
+
+def _expand_in_place(browser, server):
     open_page(browser, server)
     ask(browser, "怎么开展质量宣传")
     row = bot_rows(browser)[-1]
