@@ -9,15 +9,15 @@ notice does not say.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 
 from bot.core.compose import Composer, Rows, fill
-from bot.core.entities import Entity
 from bot.core.facts import same_party
 from bot.core.followup import FollowUps
 from bot.core.index import Analysis, Index, fold_number
 from bot.core.model import Context, Document, Knowledge, Reply, Target, Unit
 from bot.core.question import Message, Part, QuestionReader, is_function_word
+from bot.core.rank import documents_for, mentions_date, related_questions, resolve
 from bot.core.rows import row_by_number, select_rows, table_for
 from bot.core.structure import read_pointer
 from bot.core.text import PLACEHOLDERS
@@ -27,140 +27,22 @@ ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer
 OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
 ALTERNATIVE_GAP = 0.35  # ... and is at most this far below the top
 ALTERNATIVE_MIN = 0.2  # a lower-ranked unit that holds the kind asked may answer from this score
-ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
-TITLE_BONUS = 0.03  # per character: naming a part by its short title ("公开方式") is evidence for it
 COVER_WEIGHT = 0.12  # the best candidates are re-ranked by how many of the question's words they use
 COVER_DEPTH = 6
 FOREIGN_THRESHOLD = 0.5  # the score a question needs when most of its words are not in the notice
-OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
 MAX_INPUT = 500  # characters of a message that are read: longer input is cut before the costly steps
 MAX_PARTS = 3
 DRILL_MIN = 0.45  # a sub-item whose text covers this much of the question is answered instead of its section
 DRILL_GAP = 0.15
 _DOCUMENT_WORDS = frozenset("通知 文件 文 发文 这份 份 省里 省厅 厅里 里面 讲 说 提到 写 要求 规定 有关 相关 方面".split())
+# Kinds of fact that belong to some event or thing the question names (初赛几时, 培训费多少): the part
+# that answers must be about that subject. A phone or a deadline's countdown belongs to the notice.
+SUBJECT_KINDS = frozenset({"date", "time_of_day", "venue", "amount", "procedure", "condition", "length", "form", "size"})
 PARTY_KINDS = frozenset({"phone", "fax", "email", "wechat", "website", "address", "position", "person"})
-_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
-# 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
-_RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
-_THIS_YEAR = ("今年", "本年", "今届", "本届")
 _POINTER_WORDS = frozenset(
     "是什么 讲什么 说什么 什么 内容 讲 说 写 具体 详细 的 是 呢 吗 啥 哪些 里 里面 中 项 条 点 谁 有 通知 正文 一共 总共 "
     "主要 部分 大 附件 项目 观摩 几 个 写的 讲的 说的 具体内容".split()
 )
-
-
-def documents_for(index: Index, normalized: str, today: date) -> tuple[list[Document], bool] | None:
-    """The documents a question may be about, preferred first, and whether it named one.
-
-    Named by number or year: only that one. Otherwise the documents of the campaign it names
-    (质量月 …), or all of them, newest first. None: it names a year no notice covers, where
-    answering from another year would mislead.
-    """
-    docs = index.documents_newest_first
-    unspaced = normalized.replace(" ", "")
-    for doc, _, compact, serial in index.document_numbers:
-        if compact and (compact in unspaced or (serial is not None and serial.search(normalized))):
-            return [doc], True
-    this_year = today.year
-    stripped = normalized  # a cited number's 〔2021〕 is not a year asked about
-    for _, spaced, _, _ in index.document_numbers:
-        if spaced:
-            stripped = stripped.replace(spaced, " ")
-    years = {int(y) for y in _YEAR.findall(stripped)}
-    years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
-    if any(word in normalized for word in _THIS_YEAR) and any(d.year == this_year for d in docs):
-        years.add(this_year)
-    if years:
-        named = [d for d in docs if d.year in years]
-        return (named, True) if named else None
-    campaign = [d for d in docs if d.campaign and d.campaign in normalized]
-    return (campaign or docs), False
-
-def resolve(
-    index: Index,
-    results: list[tuple[Target, float]],
-    docs: list[Document],
-    entities: list[Entity],
-    normalized: str = "",
-) -> list[tuple[Target, float]]:
-    """Map generic intents to a preferred document's unit; older documents lose a little per step."""
-    k = index.knowledge
-    rank = {d.id: i for i, d in enumerate(docs)}
-    named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
-    asked = normalized.replace(" ", "")
-    out: dict[Target, float] = {}
-    for target, score in results:
-        unit = None
-        if not target.is_unit:
-            unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, target.name)))), None)
-            if unit is None and target.name in ("deadline", "contact", "projects"):
-                continue
-            target = Target.unit(unit.id) if unit else target
-        else:
-            unit = k.units[target.name]
-        if unit is not None:
-            if unit.document not in rank:
-                continue
-            score -= OLDER_PENALTY * rank[unit.document]
-            if unit.id in named:
-                score += ENTITY_BONUS
-            if unit.deadline is not None and _mentions_date(asked, unit.deadline.date):
-                score += ENTITY_BONUS  # 9月30号之前要交吗: the date named is this deadline's
-            title = index.titles.get(unit.id, "")
-            if len(title) >= 3 and title in asked:
-                score += min(TITLE_BONUS * len(title), 0.15)  # the question names the part by its title (公开方式)
-            elif unit.table is not None and unit.section and unit.section in asked:
-                score += TITLE_BONUS * 2  # "附件是什么": a table is the attachment
-        if score > out.get(target, 0.0):
-            out[target] = score
-    return sorted(out.items(), key=lambda kv: -kv[1])
-
-def related_questions(index: Index, ranked: list[tuple[Target, float]], unit: Unit | None) -> list[str]:
-    """2-3 related questions that never repeat the answer just given."""
-    k = index.knowledge
-    out: list[str] = []
-    seen = {unit.id} if unit else set()
-    if unit and unit.parent:
-        seen.add(unit.parent)
-    for target, score in ranked[1:]:
-        if not target.is_unit or score < 0.12:
-            continue
-        other = k.units[target.name]
-        if other.id in seen:
-            continue
-        seen.add(other.id)
-        q = next((q for q in other.questions if "{" not in q), None)
-        if q:
-            out.append(q)
-        if len(out) >= 2:
-            break
-    answered_by = suggestion_units(index)
-    for q in k.suggestions:
-        if len(out) >= 3:
-            break
-        if q not in out and (unit is None or answered_by.get(q) not in seen):
-            out.append(q)
-    return out[:3]
-
-def suggestion_units(index: Index) -> dict[str, str]:
-    """Which unit answers each standing suggestion, worked out once per snapshot (kept on the index).
-
-    So the bot never suggests, right after an answer, a question that gives that same answer.
-    """
-    if index.suggestion_units is not None:
-        return index.suggestion_units
-    k = index.knowledge
-    docs = index.documents_newest_first
-    found: dict[str, str] = {}
-    for q in k.suggestions:
-        analysis = index.analyze(q)
-        ranked = resolve(index, index.search(analysis), docs, analysis.entities, analysis.normalized)
-        if ranked and ranked[0][0].is_unit:
-            found[q] = ranked[0][0].name
-    index.suggestion_units = found
-    return found
-
-
 
 
 class Turn:
@@ -318,10 +200,58 @@ class Turn:
                 if not any(same_party(party, h) for h in holders):
                     label = next(index.reader.asks[s].label for s in strict if s in PARTY_KINDS)
                     return self.not_stated(unit, party, label, ranked)
+        if set(strict) & SUBJECT_KINDS and not analysis.entities:
+            subject = self._about(part, analysis, unit, ranked, tuple(k for k in strict if k in SUBJECT_KINDS))
+            if isinstance(subject, Unit):
+                unit = subject
+            elif subject is not None:
+                return subject
         if "count" not in part.asks:  # "有几点": the list itself, not one of its parts
             unit = self._drill_down(unit, analysis)
         rows = select_rows(unit, analysis, self.situation) if unit.table is not None else None
         return self.unit_reply(unit, score, analysis, part, ranked, rows=rows, reason=f"由“{unit.title}”回答（得分 {score:.2f}）")
+
+    def _about(
+        self, part: Part, analysis: Analysis, unit: Unit, ranked: list[tuple[Target, float]], strict: tuple[str, ...]
+    ) -> Unit | tuple[Reply, Context] | None:
+        """The subject check: "初赛几时" is about the part that speaks of 初赛, not about whatever holds a date.
+
+        Returns a better unit, a 'not stated' reply, or None to keep `unit`.
+        """
+        content = self._content_words(part, analysis)
+        if not content:
+            return None
+        here = self._coverage(unit.id, content)
+        facts = self.index.facts.by_unit
+        best: tuple[float, Unit] | None = None
+        speaks: tuple[float, Unit] | None = None
+        for target, _ in ranked[:8]:
+            if not target.is_unit or target.name == unit.id:
+                continue
+            cov = self._coverage(target.name, content)
+            other = self.k.units[target.name]
+            if all(k in facts[target.name].kinds for k in strict):
+                if best is None or cov > best[0]:
+                    best = (cov, other)
+            elif speaks is None or cov > speaks[0]:
+                speaks = (cov, other)
+        if best is not None and best[0] - here >= 0.5:
+            return best[1]  # another part holds the fact and is about what was asked
+        if here == 0.0:
+            label = self.index.reader.asks[strict[0]].label
+            if speaks is not None and speaks[0] >= 0.5:
+                return self.not_stated(speaks[1], "、".join(content[:2]), label, ranked)
+            return self.not_stated(unit, "、".join(content[:2]), label, ranked)
+        return None
+
+    def _coverage(self, unit_id: str, words: list[str]) -> float:
+        """Share of the question's words the unit's own texts use (a longer or shorter form counts)."""
+        have = self.index.unit_words.get(unit_id, frozenset())
+        hit = 0
+        for w in words:
+            if w in have or any(len(h) >= 2 and (h in w or w in h) for h in have):
+                hit += 1
+        return hit / len(words)
 
     def each_kind(
         self, part: Part, analysis: Analysis, unit: Unit, score: float, ranked: list[tuple[Target, float]], strict: tuple[str, ...]
@@ -343,8 +273,12 @@ class Turn:
         if unit is None and analysis.entities:
             table = table_for(self.index, docs, None, analysis.entities)
             held = self.index.facts.by_unit[table.id].kinds if table is not None else set()
-            if table is not None and (strict and all(s in held for s in strict)):
-                return self.rows_reply(table, select_rows(table, analysis, self.situation), analysis, part, reason="问题提到表格中的名称并问表格列出的事实")
+            near = table is not None and any(t.is_unit and t.name == table.id for t, _ in ranked[:5])
+            covered = table is not None and self._coverage(table.id, self._content_words(part, analysis) or ["-"]) == 1.0
+            if table is not None and all(s in held for s in strict) and (strict or (near and covered)):
+                rows = select_rows(table, analysis, self.situation)
+                if rows.indexes:
+                    return self.rows_reply(table, rows, analysis, part, reason="问题提到表格中的名称：列出对应的行")
         if unit is None:
             return self.decline(ranked, why), Context()
         return self.checked(part, analysis, unit, max(THRESHOLD, ranked[0][1] if ranked else 0.0), [(Target.unit(unit.id), 1.0), *ranked], strict)
@@ -464,16 +398,19 @@ class Turn:
 
     def _only_holder(self, docs: list[Document], strict: tuple[str, ...], analysis: Analysis) -> Unit | None:
         """The one unit of the preferred document holding the kind asked (countdown → its deadline)."""
-        routable = {"countdown", "phone", "fax", "email", "recipient"}
-        if not set(strict) & routable:
-            return None
         facts = self.index.facts.by_unit
+        anywhere = set(strict) & {"countdown", "phone", "fax", "email", "recipient"}  # facts of deadlines and contacts
         for doc in docs:
             holders = [
                 u for u in self.k.units.values()
-                if u.document == doc.id and u.kind in ("deadline", "contact") and all(s in facts[u.id].kinds for s in strict)
+                if u.document == doc.id
+                and (u.kind in ("deadline", "contact") or not anywhere)
+                and all(s in facts[u.id].kinds for s in strict)
             ]
-            dated = [u for u in holders if u.deadline and _mentions_date(analysis.normalized, u.deadline.date)]
+            if not anywhere:  # "要交钱吗": the one part of the notice that speaks of money, if it is about this
+                content = [w for w in self._content_words(Part(analysis.normalized, analysis.normalized, strict, False, ()), analysis)]
+                holders = [u for u in holders if not content or self._coverage(u.id, content) > 0] if len(holders) > 1 else holders
+            dated = [u for u in holders if u.deadline and mentions_date(analysis.normalized, u.deadline.date)]
             if len(dated) == 1:
                 return dated[0]
             if len(holders) == 1:
@@ -538,8 +475,6 @@ def _joined(part: Part, reader: QuestionReader) -> bool:
     return any(re.search(r"[和及与、跟]|以及|还有", part.text[a_end:b_start]) for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
 
 
-def _mentions_date(normalized: str, day: date) -> bool:
-    return f"{day.month}月{day.day}" in normalized.replace(" ", "")
 
 
 def _without_pointer(folded: str, index: Index) -> str:

@@ -12,9 +12,10 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.compose import Composer, fill
-from bot.core.decide import MAX_INPUT, MAX_PARTS, Turn, documents_for, generic, resolve
+from bot.core.decide import MAX_INPUT, MAX_PARTS, Turn, generic
 from bot.core.index import Index, IndexCacheLike
 from bot.core.model import DEFAULT_TZ, Context, Deadline, DeadlineInfo, Incoming, Knowledge, Reply
+from bot.core.rank import documents_for, resolve
 from bot.core.text import cn_date
 
 

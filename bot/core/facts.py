@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.core.model import Knowledge, Unit
+from bot.core.text import fold
 
 _DATE = re.compile(r"\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?|[上中下]旬|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}-\d{1,2}-\d{1,2}")
 _TIME = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*点(?:\d{1,2}分|半|钟)?|[上下]午\s*\d")
@@ -137,7 +138,7 @@ class Facts:
     def _facts(self, unit: Unit, issuer: str, knowledge: Knowledge) -> UnitFacts:
         facts = UnitFacts()
         kinds = facts.kinds
-        text = f"{unit.title}。{unit.text}"
+        text = fold(f"{unit.title}。{unit.text}")  # simplified script, half-width: one set of patterns
         kinds.add("content")
         if unit.deadline is not None:
             kinds.update({"date", "countdown", "recipient"})
@@ -145,7 +146,7 @@ class Facts:
                 facts.holders.add(self.norm(unit.deadline.to))
         if unit.contact is not None:
             c = unit.contact
-            kinds.update(k for k, v in (("phone", c.phone), ("fax", c.fax), ("email", c.email)) if v)
+            kinds.update(k for k, v in (("phone", c.phone or getattr(c, "mobile", "")), ("fax", c.fax), ("email", c.email)) if v)
             if c.name:
                 facts.holders.add(self.norm(c.name))
                 kinds.add("person")

@@ -115,7 +115,9 @@ class QuestionReader:
     def part(self, raw: str, normalized: str | None = None) -> Part:
         """One clause as a question."""
         normalized = self.normalize(raw) if normalized is None else normalized
-        text = self.strip(normalized) or normalized.replace(" ", "")  # "你好", "谢谢": the padding is the message
+        text = self.strip(normalized)
+        if not text or all(is_function_word(w) for w in self.segment(text)):
+            text = normalized.replace(" ", "")  # "你好啊", "谢谢": the padding is the message
         leans = bool(self._follow and _PRONOUN.search(text) and self._follow.search(text))
         return Part(text, fold(raw), self.kinds(text), leans, self.subject(text))
 

@@ -31,7 +31,7 @@ from bot.channels.wechat.push import (
     WeChatCustomerServiceSender,
     answer_text,
 )
-from bot.core.engine import fill
+from bot.core.compose import fill
 from bot.core.model import Outcome
 from bot.state.delivery import Delivery, ReminderMessage
 

@@ -1,0 +1,134 @@
+"""Which documents and parts of the knowledge a question may be about, best first."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from bot.core.entities import Entity
+from bot.core.index import Index
+from bot.core.model import Document, Target, Unit
+
+ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
+TITLE_BONUS = 0.03  # per character: naming a part by its short title ("公开方式") is evidence for it
+OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
+_YEAR = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
+# 今年 is soft (answered from the latest notice when there is none for this year); the others are not.
+_RELATIVE_YEARS = {"去年": -1, "上年": -1, "前年": -2, "明年": 1, "下年": 1, "后年": 2, "下一届": 1, "下届": 1}
+_THIS_YEAR = ("今年", "本年", "今届", "本届")
+
+
+def mentions_date(normalized: str, day: date) -> bool:
+    return f"{day.month}月{day.day}" in normalized.replace(" ", "")
+
+
+def documents_for(index: Index, normalized: str, today: date) -> tuple[list[Document], bool] | None:
+    """The documents a question may be about, preferred first, and whether it named one.
+
+    Named by number or year: only that one. Otherwise the documents of the campaign it names
+    (质量月 …), or all of them, newest first. None: it names a year no notice covers, where
+    answering from another year would mislead.
+    """
+    docs = index.documents_newest_first
+    unspaced = normalized.replace(" ", "")
+    for doc, _, compact, serial in index.document_numbers:
+        if compact and (compact in unspaced or (serial is not None and serial.search(normalized))):
+            return [doc], True
+    this_year = today.year
+    stripped = normalized  # a cited number's 〔2021〕 is not a year asked about
+    for _, spaced, _, _ in index.document_numbers:
+        if spaced:
+            stripped = stripped.replace(spaced, " ")
+    years = {int(y) for y in _YEAR.findall(stripped)}
+    years.update(this_year + delta for word, delta in _RELATIVE_YEARS.items() if word in normalized)
+    if any(word in normalized for word in _THIS_YEAR) and any(d.year == this_year for d in docs):
+        years.add(this_year)
+    if years:
+        named = [d for d in docs if d.year in years]
+        return (named, True) if named else None
+    campaign = [d for d in docs if d.campaign and d.campaign in normalized]
+    return (campaign or docs), False
+
+def resolve(
+    index: Index,
+    results: list[tuple[Target, float]],
+    docs: list[Document],
+    entities: list[Entity],
+    normalized: str = "",
+) -> list[tuple[Target, float]]:
+    """Map generic intents to a preferred document's unit; older documents lose a little per step."""
+    k = index.knowledge
+    rank = {d.id: i for i, d in enumerate(docs)}
+    named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
+    asked = normalized.replace(" ", "")
+    out: dict[Target, float] = {}
+    for target, score in results:
+        unit = None
+        if not target.is_unit:
+            unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, target.name)))), None)
+            if unit is None and target.name in ("deadline", "contact", "projects"):
+                continue
+            target = Target.unit(unit.id) if unit else target
+        else:
+            unit = k.units[target.name]
+        if unit is not None:
+            if unit.document not in rank:
+                continue
+            score -= OLDER_PENALTY * rank[unit.document]
+            if unit.id in named:
+                score += ENTITY_BONUS
+            if unit.deadline is not None and mentions_date(asked, unit.deadline.date):
+                score += ENTITY_BONUS  # 9月30号之前要交吗: the date named is this deadline's
+            title = index.titles.get(unit.id, "")
+            if len(title) >= 3 and title in asked:
+                score += min(TITLE_BONUS * len(title), 0.15)  # the question names the part by its title (公开方式)
+            elif unit.table is not None and unit.section and unit.section in asked:
+                score += TITLE_BONUS * 2  # "附件是什么": a table is the attachment
+        if score > out.get(target, 0.0):
+            out[target] = score
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+def related_questions(index: Index, ranked: list[tuple[Target, float]], unit: Unit | None) -> list[str]:
+    """2-3 related questions that never repeat the answer just given."""
+    k = index.knowledge
+    out: list[str] = []
+    seen = {unit.id} if unit else set()
+    if unit and unit.parent:
+        seen.add(unit.parent)
+    for target, score in ranked[1:]:
+        if not target.is_unit or score < 0.12:
+            continue
+        other = k.units[target.name]
+        if other.id in seen:
+            continue
+        seen.add(other.id)
+        q = next((q for q in other.questions if "{" not in q), None)
+        if q:
+            out.append(q)
+        if len(out) >= 2:
+            break
+    answered_by = suggestion_units(index)
+    for q in k.suggestions:
+        if len(out) >= 3:
+            break
+        if q not in out and (unit is None or answered_by.get(q) not in seen):
+            out.append(q)
+    return out[:3]
+
+def suggestion_units(index: Index) -> dict[str, str]:
+    """Which unit answers each standing suggestion, worked out once per snapshot (kept on the index).
+
+    So the bot never suggests, right after an answer, a question that gives that same answer.
+    """
+    if index.suggestion_units is not None:
+        return index.suggestion_units
+    k = index.knowledge
+    docs = index.documents_newest_first
+    found: dict[str, str] = {}
+    for q in k.suggestions:
+        analysis = index.analyze(q)
+        ranked = resolve(index, index.search(analysis), docs, analysis.entities, analysis.normalized)
+        if ranked and ranked[0][0].is_unit:
+            found[q] = ranked[0][0].name
+    index.suggestion_units = found
+    return found
