@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from bot.cli import main
 from bot.state.store import Store
+from tests.conftest import ROOT
 
 
 def test_forget_deletes_what_is_kept_about_one_user(tmp_path: Path, capsys) -> None:
@@ -21,3 +27,45 @@ def test_forget_deletes_what_is_kept_about_one_user(tmp_path: Path, capsys) -> N
     with Store(db) as store:
         assert not store.is_subscribed("wechat", "oAsked")
         assert store.stats()["questions"] == 1
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_bot.py"), *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_jsonl_lines_of_one_chat_are_one_conversation(tmp_path: Path) -> None:
+    lines = [
+        {"text": "第3个观摩项目是什么", "chat": "a"},
+        {"text": "联系人是谁", "chat": "b"},
+        {"text": "下一个呢", "chat": "a"},
+        {"text": "他的邮箱呢", "chat": "b"},
+        "下一个呢",  # a plain line stands alone
+    ]
+    stdin = "\n".join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else x for x in lines) + "\n"
+    done = run("ask", "--jsonl", "--now", "2021-09-20T10:00", "--db", str(tmp_path / "bot.sqlite3"), stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o.get("chat") for o in out] == ["a", "b", "a", "b", None]
+    assert "新华医院" in out[2]["answer"] and "jt-zac@gd.gov.cn" in out[3]["answer"]
+    assert out[4]["fallback"]
+
+
+def test_eval_scores_every_set_the_project_keeps_each_with_its_clock() -> None:
+    done = run("eval")
+    assert done.returncode == 0, done.stdout + done.stderr
+    specs = yaml.safe_load((ROOT / "tests" / "data" / "eval_sets.yaml").read_text(encoding="utf-8"))
+    for spec in specs:
+        assert f"{spec['file']}: " in done.stdout and "BELOW" not in done.stdout
+
+
+def test_eval_plays_a_dialogue_file_in_one_conversation(tmp_path: Path) -> None:
+    cases = [
+        {"id": "x1", "turns": ["联系人是谁", "他的邮箱呢"], "expect": ["jt-zac@gd.gov.cn"]},
+        {"id": "x2", "turns": ["深圳有哪些观摩项目", "那揭阳呢"], "expect": ["保利"], "forbid": ["锦龙苑"]},
+    ]
+    path = tmp_path / "dialogues.yaml"
+    path.write_text(yaml.safe_dump(cases, allow_unicode=True), encoding="utf-8")
+    done = run("eval", str(path), "--now", "2021-09-20T10:00")
+    assert done.returncode == 0 and "2/2 passed" in done.stdout, done.stdout

@@ -104,3 +104,33 @@ def test_a_vote_outlives_housekeeping_under_a_fixed_clock(services) -> None:
     assert services.feedback(reply.answer_id, True, "web", "s1")
     services.housekeeping()
     assert [r["vote"] for r in services.store.feedback_rows()] == [1]
+
+
+def test_a_conversation_is_forgotten_after_half_an_hour_or_on_request(tmp_path):
+    from datetime import timedelta
+
+    from bot.config import load_settings
+    from bot.core.model import Incoming
+    from bot.service import Service, load_engine
+    from bot.state.store import Store
+    from tests.conftest import CAMPAIGN_NOW, INTENTS, KNOWLEDGE
+
+    now = [CAMPAIGN_NOW]
+    services = Service(
+        engine=load_engine(KNOWLEDGE, INTENTS), store=Store(tmp_path / "bot.sqlite3"),
+        settings=load_settings({}, db=tmp_path / "bot.sqlite3"), clock=lambda: now[0],
+    )
+    user = Incoming("联系人是谁", "wechat", user="o1", chat="o1")
+
+    def ask(text: str) -> str:
+        return services.ask(Incoming(text, user.channel, user.user, user.chat)).text
+
+    ask("第3个观摩项目是什么")
+    assert "新华医院" in ask("下一个呢")
+    now[0] += timedelta(minutes=31)
+    assert "新华医院" not in ask("下一个呢")  # silent for half an hour: a fresh start, no row to go on from
+    ask("第3个观摩项目是什么")
+    assert "重新开始" in ask("重新开始")
+    assert len(services.conversations) == 0
+    assert "新华医院" not in ask("下一个呢")
+    services.store.close()

@@ -196,7 +196,8 @@ class Turn:
             unit, score = alternative
         if set(strict) & PARTY_KINDS:
             holders = facts.by_unit[unit.id].holders
-            for party in facts.parties_in(analysis.normalized):
+            named = facts.parties_in(analysis.normalized) + [e.canonical for e in analysis.entities if e.role == "org"]
+            for party in named:
                 if not any(same_party(party, h) for h in holders):
                     label = next(index.reader.asks[s].label for s in strict if s in PARTY_KINDS)
                     return self.not_stated(unit, party, label, ranked)
@@ -237,6 +238,9 @@ class Turn:
                 speaks = (cov, other)
         if best is not None and best[0] - here >= 0.5:
             return best[1]  # another part holds the fact and is about what was asked
+        if speaks is not None and speaks[0] >= 0.75 and speaks[0] - here >= 0.5 and (best is None or speaks[0] > best[0]):
+            label = self.index.reader.asks[strict[0]].label  # "论坛什么时候开": the part about it gives no date
+            return self.not_stated(speaks[1], "、".join(content[:2]), label, ranked)
         if here == 0.0:
             label = self.index.reader.asks[strict[0]].label
             if speaks is not None and speaks[0] >= 0.5:
@@ -245,11 +249,11 @@ class Turn:
         return None
 
     def _coverage(self, unit_id: str, words: list[str]) -> float:
-        """Share of the question's words the unit's own texts use (a longer or shorter form counts)."""
+        """Share of the question's words the unit's own texts use (a longer form of one of its words counts)."""
         have = self.index.unit_words.get(unit_id, frozenset())
         hit = 0
         for w in words:
-            if w in have or any(len(h) >= 2 and (h in w or w in h) for h in have):
+            if w in have or any(len(h) >= 2 and h in w for h in have):  # 截止日 ⊃ 截止 counts; 质量 ⊂ 质量月 does not
                 hit += 1
         return hit / len(words)
 

@@ -746,3 +746,21 @@ async def test_broadcast_reaches_wechat_subscribers_too(bot, fake, services):
     assert "已送达 2" in visible(sent[1])
     assert wechat.sent == [("openid-1", "明天截止")]
     assert [visible(m) for m in fake.sent_to(5001)] == ["明天截止"]
+
+
+async def test_a_follow_up_is_understood_in_a_private_chat(bot, fake):
+    fake.push_text(USER, "联系人是谁")
+    await fake.wait_sent(USER)
+    fake.push_text(USER, "他的邮箱呢")
+    sent = await fake.wait_sent(USER, 2)
+    assert "jt-zac@gd.gov.cn" in visible(sent[1])
+
+
+async def test_in_a_group_each_member_has_a_conversation_of_their_own(bot, fake):
+    fake.push_group_text(GROUP, f"@{BOT_USERNAME} 深圳有哪些观摩项目", user_id=USER)
+    await fake.wait_sent(GROUP)
+    fake.push_group_text(GROUP, f"@{BOT_USERNAME} 广州有哪些观摩项目", user_id=USER + 7)
+    await fake.wait_sent(GROUP, 2)
+    fake.push_group_text(GROUP, f"@{BOT_USERNAME} 那东莞呢", user_id=USER)  # swaps 深圳, not 广州
+    sent = await fake.wait_sent(GROUP, 3)
+    assert "虎门" in visible(sent[2]) and "锦龙苑" not in visible(sent[2])

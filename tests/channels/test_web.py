@@ -327,3 +327,18 @@ async def test_cut_sub_items_come_with_their_full_text(aiohttp_client, tmp_path,
         assert item["full"].startswith(item["cut"][:-1]) and len(item["full"]) >= len(item["cut"])
     whole = await (await client.post("/api/ask", json={"text": "联系电话是多少"})).json()
     assert whole["expand"] == []  # nothing was cut
+
+
+async def test_the_page_session_is_the_conversation(client, aiohttp_client, services):
+    page = await client.get("/")  # the page hands out the session cookie; the page sends it back
+    cookie = {"Cookie": f"qm_sid={page.cookies['qm_sid'].value}"}
+
+    async def ask(text: str, headers: dict | None = None) -> dict:
+        return await (await client.post("/api/ask", json={"text": text}, headers=headers or cookie)).json()
+
+    assert "锦龙苑" in (await ask("第3个观摩项目是什么"))["answer"]
+    assert "华西" in (await ask("谁施工的"))["answer"]
+    after = await ask("下一个呢")
+    assert "新华医院" in after["answer"] and "锦龙苑" not in after["answer"]
+    alone = await ask("下一个呢", {"Cookie": "qm_sid=" + "x" * 22})  # another visitor: no earlier turn
+    assert alone["fallback"] and "新华医院" not in alone["answer"]

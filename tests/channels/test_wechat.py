@@ -450,3 +450,38 @@ async def test_admin_gets_stats_and_others_do_not(client, services):
     stats = await staff("/stats", "33")
     assert "提问数：3" in stats and "未能回答：3" in stats and services.engine.version in stats
     assert "明天会下雨吗（1 次）" in await staff("/unanswered", "34")
+
+
+async def test_a_follow_up_is_understood_in_the_same_users_conversation(client):
+    first = await post_plain(client, text_xml("深圳有哪些观摩项目", msg_id="24000000000000101"))
+    assert "锦龙苑" in parse_message(await first.text()).content
+    follow = await post_plain(client, text_xml("那东莞呢", msg_id="24000000000000102"))
+    answer = parse_message(await follow.text()).content
+    assert "虎门" in answer and "锦龙苑" not in answer
+    other = await post_plain(client, text_xml("那东莞呢", msg_id="24000000000000103", user="o_another_user"))
+    assert "锦龙苑" not in parse_message(await other.text()).content  # another user has no "深圳" before
+
+
+def wecom_body(crypto: WeComCrypto, text: str, msg_id: str) -> tuple[str, str]:
+    xml = (
+        f"<xml><ToUserName><![CDATA[{CORPID}]]></ToUserName>"
+        "<FromUserName><![CDATA[LiSi]]></FromUserName><CreateTime>1632103200</CreateTime>"
+        f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
+        f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+    )
+    timestamp, nonce = str(int(time.time())), f"n{msg_id}"
+    envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, timestamp))["xml"]
+    body = f"<xml><ToUserName><![CDATA[{CORPID}]]></ToUserName><Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>"
+    return f"msg_signature={envelope['MsgSignature']}&timestamp={timestamp}&nonce={nonce}", body
+
+
+async def test_a_wecom_follow_up_is_understood(client):
+    crypto = WeComCrypto(WECOM_TOKEN, WECOM_AES_KEY, CORPID)
+    answers = []
+    for text, msg_id in (("联系人是谁", "7000000000000001"), ("他的邮箱呢", "7000000000000002")):
+        query, body = wecom_body(crypto, text, msg_id)
+        resp = await client.post("/wecom?" + query, data=body)
+        raw = await resp.text()
+        inner = xmltodict.parse(raw)["xml"]
+        answers.append(parse_message(crypto.decrypt_message(raw, inner["MsgSignature"], inner["TimeStamp"], inner["Nonce"])).content)
+    assert "潘泽军" in answers[0] and "jt-zac@gd.gov.cn" in answers[1]
