@@ -6,7 +6,6 @@ All wording comes from the knowledge's templates; this module only decides what 
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -36,7 +35,7 @@ def fill(template: str, **values: object) -> str:
     Brackets left empty by an empty value (a notice without a 文号) are dropped, not shown as "（）".
     """
     try:
-        text = string.Formatter().vformat(template, (), _Blank(values))
+        text = template.format_map(_Blank(values))
     except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
     return text if _EMPTY_BRACKETS.search(template) else _EMPTY_BRACKETS.sub("", text)

@@ -213,6 +213,7 @@ class Index:
         self.outline = Outline(knowledge)
         self.topics = {doc.id: self._topics(doc.id) for doc in knowledge.documents.values()}
         self.suggestion_units: dict[str, str] | None = None  # filled on first use by bot.core.decide
+        self._sentence_grams: dict[str, frozenset[str]] = {}  # knowledge sentences only: bounded by the knowledge
         self.titles = {u.id: self.normalize(u.title).replace(" ", "") for u in knowledge.units.values()}
         self.titles.update({f"title:{d.id}": self.normalize(d.title).replace(" ", "") for d in knowledge.documents.values()})
 
@@ -455,9 +456,16 @@ class Index:
         return [(Target.parse(t), s) for t, s in ranked if s > 0]
 
     def overlap(self, query: str, sentence: str) -> float:
-        """How much of a query's idf-weighted character material a sentence contains."""
+        """How much of a query's idf-weighted character material a sentence contains.
+
+        `sentence` is the knowledge's own text, so its n-grams are worked out once per snapshot.
+        """
         grams = set(char_ngrams(query))
-        have = set(char_ngrams(self.normalize(sentence)))
+        have = self._sentence_grams.get(sentence)
+        if have is None:
+            have = frozenset(char_ngrams(self.normalize(sentence)))
+            if len(self._sentence_grams) < 100_000:
+                self._sentence_grams[sentence] = have
         total = 0.0
         hit = 0.0
         for g in grams:

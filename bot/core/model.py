@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 DEFAULT_TZ = "Asia/Shanghai"  # the zone deadlines are counted in unless settings say otherwise
 DEFAULT_REMIND_DAYS = (7, 3, 1, 0)
@@ -20,33 +20,29 @@ class TargetKind(StrEnum):
     INTENT = "intent"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A retrieval hit: a knowledge unit or an intent, by id or name."""
+class Target(NamedTuple):
+    """A retrieval hit: a knowledge unit or an intent, by id or name (a tuple: hashed and compared in C,
+    since the answer path handles thousands of them)."""
 
     kind: TargetKind
     name: str
+    is_unit: bool  # whether the hit is a knowledge unit (else an intent)
 
     @classmethod
     def unit(cls, name: str) -> Target:
         """The target of a knowledge unit."""
-        return cls(TargetKind.UNIT, name)
+        return cls(TargetKind.UNIT, name, True)
 
     @classmethod
     def intent(cls, name: str) -> Target:
         """The target of an intent of intents.yaml."""
-        return cls(TargetKind.INTENT, name)
+        return cls(TargetKind.INTENT, name, False)
 
     @classmethod
     def parse(cls, text: str) -> Target:
         """Inverse of str(): 'unit:doc-number' or 'intent:greeting' (the index cache stores them so)."""
         kind, _, name = text.partition(":")
-        return cls(TargetKind(kind), name)
-
-    @property
-    def is_unit(self) -> bool:
-        """Whether the hit is a knowledge unit (else an intent)."""
-        return self.kind is TargetKind.UNIT
+        return cls(TargetKind(kind), name, kind == TargetKind.UNIT.value)
 
     def __str__(self) -> str:
         return f"{self.kind.value}:{self.name}"

@@ -116,10 +116,13 @@ class QuestionReader:
         """One clause as a question."""
         normalized = self.normalize(raw) if normalized is None else normalized
         text = self.strip(normalized)
-        if not text or all(is_function_word(w) for w in self.segment(text)):
+        subject = self.subject(text) if text else ()
+        kinds = self.kinds(text)
+        if not subject and not kinds and not _QUESTION.search(text):
             text = normalized.replace(" ", "")  # "你好啊", "谢谢": the padding is the message
+            subject, kinds = self.subject(text), self.kinds(text)
         leans = bool(self._follow and _PRONOUN.search(text) and self._follow.search(text))
-        return Part(text, fold(raw), self.kinds(text), leans, self.subject(text))
+        return Part(text, fold(raw), kinds, leans, subject)
 
     def read(self, raw: str) -> Message:
         """Split a message into its questions, its self-description and its background."""
