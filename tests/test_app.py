@@ -58,7 +58,8 @@ async def test_good_edit_changes_answers_within_seconds(live) -> None:
         assert "020-83133733" in phone_answer(live)
         path.write_text(path.read_text(encoding="utf-8").replace("83133733", "83139999"), encoding="utf-8")
         assert await wait_for(lambda: "020-83139999" in phone_answer(live))
-        assert told and "重新加载" in told[-1] and "失败" not in told[-1]
+        assert await wait_for(lambda: bool(told)), "staff were not told of the reload"  # told just after the swap
+        assert "重新加载" in told[-1] and "失败" not in told[-1]
     finally:
         watcher.cancel()
 

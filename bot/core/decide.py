@@ -252,8 +252,8 @@ class Turn:
         """Share of the question's words the unit's own texts use (a longer form of one of its words counts)."""
         have = self.index.unit_words.get(unit_id, frozenset())
         hit = 0
-        for w in words:
-            if w in have or any(len(h) >= 2 and h in w for h in have):  # 截止日 ⊃ 截止 counts; 质量 ⊂ 质量月 does not
+        for w in words:  # 截止日 ⊃ 截止 counts; 质量 ⊂ 质量月 does not
+            if w in have or any(w[i:j] in have for i in range(len(w) - 1) for j in range(i + 2, len(w) + 1)):
                 hit += 1
         return hit / len(words)
 

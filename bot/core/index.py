@@ -7,10 +7,8 @@ plus JSON, so a warm start loads it with numpy alone and never imports scikit-le
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +19,7 @@ from bot.core.entities import Entity, EntityFinder
 from bot.core.facts import Facts
 from bot.core.model import Document, Knowledge, Target, Unit
 from bot.core.question import QuestionReader
+from bot.core.space import Scorer, Space
 from bot.core.spelling import Speller
 from bot.core.structure import Outline
 from bot.core.text import (
@@ -29,7 +28,6 @@ from bot.core.text import (
     Segmenter,
     char_ngrams,
     folded_for_index,
-    idf_weighted,
 )
 
 log = logging.getLogger(__name__)
@@ -40,8 +38,6 @@ CHAR_WEIGHT = 0.65  # character n-grams carry short queries; words add precision
 TEXT_WEIGHT = 0.8  # a match on the notice's own wording counts a little less than a paraphrase
 TOP_K = 24  # candidates kept per question: enough for several notices answering the same kind of thing
 _FIXED_INTENTS = ("deadline", "contact", "projects")  # intents answered by one unit per document
-
-Analyzer = Callable[[str], list[str]]
 
 
 class IndexCacheLike(Protocol):
@@ -69,113 +65,6 @@ class Analysis:
     entities: list[Entity] = field(default_factory=list)
 
 
-def _as_is(features: list[str]) -> list[str]:
-    """The analyzer of a vectorizer fitted on already analysed documents."""
-    return features
-
-
-class _Space:
-    """One fitted feature space (characters or words) as column-major arrays for fast scoring."""
-
-    def __init__(
-        self,
-        analyzer: Analyzer,
-        terms: Sequence[str],
-        idf: Sequence[float] | np.ndarray,
-        indptr: np.ndarray,
-        indices: np.ndarray,
-        data: np.ndarray,
-        n_rows: int,
-    ) -> None:
-        """Wrap fitted arrays (from scikit-learn or from the cache) without touching scikit-learn."""
-        self.analyzer = analyzer
-        self.terms = list(terms)
-        self.vocab: dict[str, int] = {t: i for i, t in enumerate(self.terms)}
-        self.idf: list[float] = [float(x) for x in idf]
-        # What smooth idf gives a feature no entry contains: ln((1 + n) / 1) + 1.
-        self.unknown_idf = math.log(1 + n_rows) + 1.0
-        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-        self.indices = np.ascontiguousarray(indices, dtype=np.intp)
-        self.data = np.ascontiguousarray(data, dtype=np.float64)
-        self.n_rows = n_rows
-        self._reference: Any = None  # the fitted TfidfVectorizer, made on demand for reference scores
-
-    @classmethod
-    def fit(cls, analyzer: Analyzer, analysed: list[list[str]]) -> _Space:
-        """Fit TfidfVectorizer on documents already split into features."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vectorizer = TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, norm="l2")
-        csc = vectorizer.fit_transform(analysed).tocsc()
-        vocab = vectorizer.vocabulary_
-        terms = sorted(vocab, key=vocab.__getitem__)
-        space = cls(analyzer, terms, vectorizer.idf_, csc.indptr, csc.indices, csc.data, len(analysed))
-        space._reference = vectorizer
-        return space
-
-    def check(self) -> None:
-        """Raise ValueError when arrays read back from a file do not fit together."""
-        n_cols = len(self.terms)
-        if len(self.idf) != n_cols or len(self.indptr) != n_cols + 1 or self.indptr[0] != 0:
-            raise ValueError("vocabulary and columns disagree")
-        if self.indptr[-1] != len(self.indices) or len(self.indices) != len(self.data):
-            raise ValueError("column pointers and entries disagree")
-        if np.any(np.diff(self.indptr) < 0) or (
-            len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= self.n_rows)
-        ):
-            raise ValueError("entry rows out of range")
-
-    def scores(self, text: str, out: np.ndarray, weight: float) -> None:
-        """Add weight * cosine(text, every entry) into out: one gather and one scatter-add for all columns."""
-        q = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
-        if not q:
-            return
-        cols = np.fromiter(q.keys(), dtype=np.int64, count=len(q))
-        factors = np.fromiter(q.values(), dtype=np.float64, count=len(q)) * weight
-        starts = self.indptr[cols]
-        lengths = self.indptr[cols + 1] - starts
-        total = int(lengths.sum())
-        if not total:
-            return
-        # Positions of every stored value of the chosen columns, column after column.
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        # np.add.at adds in order, column by column: the same sums, bit for bit, as one add per column.
-        np.add.at(out, self.indices[offsets], np.repeat(factors, lengths) * self.data[offsets])
-
-    def sklearn_scores(self, text: str, docs: list[str]) -> np.ndarray:
-        """Reference scores through scikit-learn's transform, to check the fast path against."""
-        if self._reference is None:
-            self._reference = _reference_fit([self.analyzer(d) for d in docs])
-        q = self._reference.transform([self.analyzer(text)])
-        if not q.nnz:
-            return np.zeros(self.n_rows)
-        known = idf_weighted(self.analyzer(text), self.vocab, self.idf)
-        full = idf_weighted(self.analyzer(text), self.vocab, self.idf, self.unknown_idf)
-        col = next(iter(known))
-        shrink = full[col] / known[col]  # the same unknown-feature correction as the fast path
-        from scipy.sparse import csc_matrix
-
-        shape = (self.n_rows, len(self.terms))
-        matrix = csc_matrix((self.data, self.indices, self.indptr), shape=shape)
-        return (matrix @ q.T).toarray().ravel() * shrink
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        """The arrays to cache, named for one .npz file."""
-        return {
-            f"{prefix}_idf": np.asarray(self.idf, dtype=np.float64),
-            f"{prefix}_indptr": self.indptr,
-            f"{prefix}_indices": self.indices,
-            f"{prefix}_data": self.data,
-        }
-
-
-def _reference_fit(analysed: list[list[str]]) -> Any:
-    """A TfidfVectorizer fitted like the index, for reference scores of an index read from the cache."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(analyzer=_as_is, sublinear_tf=True, norm="l2").fit(analysed)
-
-
 class Index:
     """Everything needed to answer, derived from one Knowledge snapshot and swapped with it."""
 
@@ -195,11 +84,7 @@ class Index:
         self.target_ids = [Target.parse(t) for t in names]
         pos = {t: i for i, t in enumerate(names)}
         self._entry_target = np.array([pos[t] for t in self.targets], dtype=np.intp)
-        # Entries grouped by target, so a target's best entry is one np.maximum.reduceat.
-        self._by_target = np.argsort(self._entry_target, kind="stable")
-        grouped = self._entry_target[self._by_target]
-        firsts = np.r_[True, grouped[1:] != grouped[:-1]] if len(grouped) else np.zeros(0, dtype=bool)
-        self._group_starts = np.flatnonzero(firsts)
+        self.scorer = Scorer(((self.chars, CHAR_WEIGHT), (self.words, 1.0 - CHAR_WEIGHT)), self.weights, self._entry_target)
         self._precompute_lookups()
         self._known = {t for t in self.chars.vocab if len(t) <= 2}
         for name in self.entity_finder.names:
@@ -216,6 +101,17 @@ class Index:
         self._sentence_grams: dict[str, frozenset[str]] = {}  # knowledge sentences only: bounded by the knowledge
         self.titles = {u.id: self.normalize(u.title).replace(" ", "") for u in knowledge.units.values()}
         self.titles.update({f"title:{d.id}": self.normalize(d.title).replace(" ", "") for d in knowledge.documents.values()})
+        # What a question may name of each unit, for ranking: (document, its deadline as 9月30, its
+        # title when long enough to mean it, a table's section); worked out once, read on every answer.
+        self.unit_cues: dict[str, tuple[str, str, str, str]] = {
+            u.id: (
+                u.document,
+                f"{u.deadline.date.month}月{u.deadline.date.day}" if u.deadline is not None else "",
+                title if len(title := self.titles[u.id]) >= 3 else "",
+                u.section if u.table is not None else "",
+            )
+            for u in knowledge.units.values()
+        }
 
     def _fit(self, folder: Path | None) -> None:
         """Build entries from the knowledge and fit both feature spaces with scikit-learn."""
@@ -248,8 +144,8 @@ class Index:
         self.texts = [e[0] for e in entries]
         self.targets = [e[1] for e in entries]
         self.weights = np.array([e[2] for e in entries], dtype=np.float64)
-        self.chars = _Space.fit(char_ngrams, [char_ngrams(t) for t in self.texts])
-        self.words = _Space.fit(self._word_features, [self._indexed_word_features(t) for t in self.texts])
+        self.chars = Space.fit(char_ngrams, [char_ngrams(t) for t in self.texts])
+        self.words = Space.fit(self._word_features, [self._indexed_word_features(t) for t in self.texts])
         Segmenter.finish_build()
         self.speller = Speller.build(self._spelling_words(), self._spelling_terms())
 
@@ -263,7 +159,7 @@ class Index:
                 raise ValueError("entries and weights disagree")
             spaces = []
             for prefix, analyzer in (("chars", char_ngrams), ("words", self._word_features)):
-                space = _Space(
+                space = Space(
                     analyzer,
                     meta[f"{prefix}_vocab"],
                     arrays[f"{prefix}_idf"],
@@ -358,9 +254,12 @@ class Index:
     def _indexed_word_features(self, text: str) -> list[str]:
         return [w for w in self.segmenter.indexed_words(text) if w not in self._stop and w != " "]
 
-    def spelled(self, text: str) -> str:
-        """Normalise a user's text, then repair pinyin and mistyped terms (never the knowledge's own texts)."""
-        normalized = self.normalize(text)
+    def spelled(self, text: str, folded: str | None = None) -> str:
+        """Normalise a user's text, then repair pinyin and mistyped terms (never the knowledge's own texts).
+
+        `folded`: fold(text), when the caller already has it.
+        """
+        normalized = self.normalize(text) if folded is None else self.normalize.after_fold(folded)
         if not normalized:
             return normalized
         repaired = self.speller.correct(self.speller.from_pinyin(normalized), self._known, self._names)
@@ -426,15 +325,9 @@ class Index:
     def search(self, analysis: Analysis) -> list[tuple[Target, float]]:
         """Targets (units and intents) with their best entry score, best first."""
         text = analysis.delexicalized
-        if not text:
+        best = self.scorer.best(text) if text else None
+        if best is None:
             return []
-        scores = np.zeros(len(self.texts))
-        self.chars.scores(text, scores, CHAR_WEIGHT)
-        self.words.scores(text, scores, 1.0 - CHAR_WEIGHT)
-        scores *= self.weights
-        if not len(scores):
-            return []
-        best = np.maximum.reduceat(scores[self._by_target], self._group_starts)
         found = np.flatnonzero(best > 0)
         if len(found) > TOP_K:  # only the K best need sorting; ties at the cut keep the lower index
             kth = np.partition(best[found], len(found) - TOP_K)[len(found) - TOP_K]

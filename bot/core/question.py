@@ -60,14 +60,15 @@ class QuestionReader:
         self,
         lexicon: Lexicon,
         normalize: Callable[[str], str],
-        spelled: Callable[[str], str] | None = None,
+        spelled: Callable[[str, str | None], str] | None = None,
         segment: Callable[[str], list[str]] | None = None,
     ) -> None:
         """Compile the lexicon's fillers, asking words, follow-up words and self-description openers.
 
         `normalize` folds the lexicon's own words; `spelled` (normalise and repair typos) reads users' text.
         """
-        self.normalize = spelled or normalize
+        self._spelled = spelled
+        self._normalize = normalize
         self.segment = segment or list
         self.asks: dict[str, Ask] = dict(lexicon.asks)
         fillers = sorted({normalize(f).replace(" ", "") for f in lexicon.fillers if normalize(f)}, key=len, reverse=True)
@@ -84,6 +85,12 @@ class QuestionReader:
         self._follow = re.compile("|".join(re.escape(f) for f in follow)) if follow else None
         openers = sorted({normalize(s).replace(" ", "") for s in lexicon.situation if normalize(s)}, key=len, reverse=True)
         self._situation = re.compile("^(?:" + "|".join(re.escape(s) for s in openers) + ")") if openers else None
+
+    def normalize(self, raw: str, folded: str | None = None) -> str:
+        """A user's text normalised and repaired; `folded` is fold(raw) when the caller has it."""
+        if self._spelled is not None:
+            return self._spelled(raw, folded)
+        return self._normalize(raw)
 
     def strip(self, normalized: str) -> str:
         """The text without padding (请问一下, 麻烦问下, 那个 …)."""
@@ -112,9 +119,10 @@ class QuestionReader:
         rest = self._cues.sub(" ", text) if self._cues is not None else text
         return tuple(w for w in self.segment(rest) if w.strip() and not is_function_word(w))
 
-    def part(self, raw: str, normalized: str | None = None) -> Part:
+    def part(self, raw: str, normalized: str | None = None, folded: str | None = None) -> Part:
         """One clause as a question."""
-        normalized = self.normalize(raw) if normalized is None else normalized
+        folded = fold(raw) if folded is None else folded
+        normalized = self.normalize(raw, folded) if normalized is None else normalized
         text = self.strip(normalized)
         subject = self.subject(text) if text else ()
         kinds = self.kinds(text)
@@ -122,22 +130,25 @@ class QuestionReader:
             text = normalized.replace(" ", "")  # "你好啊", "谢谢": the padding is the message
             subject, kinds = self.subject(text), self.kinds(text)
         leans = bool(self._follow and _PRONOUN.search(text) and self._follow.search(text))
-        return Part(text, fold(raw), kinds, leans, subject)
+        return Part(text, folded, kinds, leans, subject)
 
     def read(self, raw: str) -> Message:
         """Split a message into its questions, its self-description and its background."""
         clauses = [c for c in _CLAUSES.split(raw) if c.strip()]
         if len(clauses) <= 1:
-            normalized = self.normalize(raw)
+            folded = fold(raw)
+            normalized = self.normalize(raw, folded)
             said, rest = split_situation(self.strip(normalized), self)
             if said:
                 return Message((self.part(rest, rest),), said, "")
-            return Message((self.part(raw, normalized),), "", "")
+            return Message((self.part(raw, normalized, folded),), "", "")
         situation: list[str] = []
         background: list[str] = []
         questions: list[tuple[str, str]] = []
+        folds: dict[str, str] = {}
         for clause in clauses:
-            normalized = self.normalize(clause)
+            folds[clause] = folded = fold(clause)
+            normalized = self.normalize(clause, folded)
             text = self.strip(normalized)
             if not text:
                 continue  # 你好, 麻烦了 beside a question
@@ -155,7 +166,7 @@ class QuestionReader:
         if not questions:  # a statement ("截止日期", "联系人") or only greetings: the whole message is the question
             joined = "".join(clauses)
             return Message((self.part(joined),), "".join(situation), "")
-        parts = [self.part(clause, normalized) for clause, normalized in questions]
+        parts = [self.part(clause, normalized, folds.get(clause)) for clause, normalized in questions]
         return Message(tuple(_merge(parts, self)), "".join(situation), "".join(background))
 
 

@@ -57,33 +57,34 @@ def resolve(
     normalized: str = "",
 ) -> list[tuple[Target, float]]:
     """Map generic intents to a preferred document's unit; older documents lose a little per step."""
-    k = index.knowledge
     rank = {d.id: i for i, d in enumerate(docs)}
     named = {e.unit for e in entities if e.role in ("project", "org") and e.unit}
     asked = normalized.replace(" ", "")
+    cues = index.unit_cues
     out: dict[Target, float] = {}
     for target, score in results:
-        unit = None
-        if not target.is_unit:
-            unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, target.name)))), None)
-            if unit is None and target.name in ("deadline", "contact", "projects"):
-                continue
-            target = Target.unit(unit.id) if unit else target
+        if target.is_unit:
+            name = target.name
         else:
-            unit = k.units[target.name]
-        if unit is not None:
-            if unit.document not in rank:
+            unit = next((u for d in docs if (u := index.unit_for_intent.get((d.id, target.name)))), None)
+            if unit is None:
+                if target.name not in ("deadline", "contact", "projects") and score > out.get(target, 0.0):
+                    out[target] = score  # a conversational intent: as retrieval scored it
                 continue
-            score -= OLDER_PENALTY * rank[unit.document]
-            if unit.id in named:
-                score += ENTITY_BONUS
-            if unit.deadline is not None and mentions_date(asked, unit.deadline.date):
-                score += ENTITY_BONUS  # 9月30号之前要交吗: the date named is this deadline's
-            title = index.titles.get(unit.id, "")
-            if len(title) >= 3 and title in asked:
-                score += min(TITLE_BONUS * len(title), 0.15)  # the question names the part by its title (公开方式)
-            elif unit.table is not None and unit.section and unit.section in asked:
-                score += TITLE_BONUS * 2  # "附件是什么": a table is the attachment
+            name = unit.id
+            target = Target.unit(name)
+        document, deadline, title, section = cues[name]
+        if document not in rank:
+            continue
+        score -= OLDER_PENALTY * rank[document]
+        if name in named:
+            score += ENTITY_BONUS
+        if deadline and deadline in asked:
+            score += ENTITY_BONUS  # 9月30号之前要交吗: the date named is this deadline's
+        if title and title in asked:
+            score += min(TITLE_BONUS * len(title), 0.15)  # the question names the part by its title (公开方式)
+        elif section and section in asked:
+            score += TITLE_BONUS * 2  # "附件是什么": a table is the attachment
         if score > out.get(target, 0.0):
             out[target] = score
     return sorted(out.items(), key=lambda kv: -kv[1])

@@ -105,7 +105,10 @@ class Normalizer:
 
     def __call__(self, text: str, folded: Callable[[str], str] = fold) -> str:
         """The comparable form of a question or paraphrase (`folded`: fold() or a memo of it)."""
-        text = folded(text)
+        return self.after_fold(folded(text))
+
+    def after_fold(self, text: str) -> str:
+        """The phrase maps and spacing on text fold() already went through (folding is the costly step)."""
         for pattern, table in self._steps:
             text = pattern.sub(partial(_lookup, table), text)
         text = _LOOSE_MARKS.sub(" ", _NOISE.sub(" ", text))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-import bot.core.index as index_module
+import bot.core.space as space_module
 import bot.state.index_cache as cache_module
 from bot.core.engine import Engine
 from bot.core.index import Index
@@ -58,13 +58,13 @@ def questions() -> list[str]:
 
 def count_fits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = index_module._Space.fit.__func__
+    real = space_module.Space.fit.__func__
 
     def counting(cls, analyzer, analysed):
         calls.append(len(analysed))
         return real(cls, analyzer, analysed)
 
-    monkeypatch.setattr(index_module._Space, "fit", classmethod(counting))
+    monkeypatch.setattr(space_module.Space, "fit", classmethod(counting))
     return calls
 
 
