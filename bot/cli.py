@@ -19,6 +19,12 @@ from bot.knowledge.evaluate import SetSpec, load_cases, load_manifest, score
 from bot.service import load_engine
 from bot.state.conversations import Conversations
 
+# What `reminders` prints, in the words staff use.
+SEND_NAMES = {"sent": "已发送", "failed": "发送失败", "undeliverable": "无法送达", "blocked": "对方已退订或拉黑",
+              "skipped": "已跳过", "retried": "重试", "deferred": "额度用完、次日再发", "waiting": "渠道未开通、暂缓"}
+PLAN_NAMES = {"due": "到期待发", "planned": "计划中", "superseded": "已由更近的提醒代替", "before-subscription": "订阅前的（不发）",
+              "expired": "已过期"}
+
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
     """--now: an ISO-8601 time; a naive one is taken as the bot's time zone."""
@@ -110,12 +116,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     except KnowledgeError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        print(f"共发现 {len(exc.problems)} 个问题，请按上面的文件、行号和位置逐一修改。", file=sys.stderr)
         return 1
     counts = engine.counts()
     out.write(
-        f"ok: {counts['documents']} document(s), {counts['units']} units, {counts['deadlines']} deadline(s), "
-        f"{counts['projects']} table row(s); version {engine.version}\n"
+        f"检查通过：{counts['documents']} 份通知，{counts['units']} 条内容，{counts['deadlines']} 个截止日期，"
+        f"{counts['projects']} 行表格；版本 {engine.version}\n"
     )
     return 0
 
@@ -185,6 +191,7 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
     from bot.app import build_services, send_due_once
+    from bot.state.insights import CHANNEL_NAMES, REMINDER_NAMES
     from bot.state.reminders import schedule
 
     settings = _settings(args)
@@ -193,26 +200,39 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.action == "send":
             report = asyncio.run(send_due_once(services, now))
-            out.write(json.dumps(report, ensure_ascii=False) + "\n")
+            if args.json:
+                out.write(json.dumps(report, ensure_ascii=False) + "\n")
+            else:
+                done = "，".join(f"{SEND_NAMES[k]} {v}" for k, v in report.items() if v or k == "sent")
+                out.write(f"本次提醒：{done}\n")
             return 0
         deadlines = services.engine.knowledge.deadlines()
         plan = schedule(deadlines, services.store.subscribers(), services.store, now, settings.zone)
+        if args.json:
+            rows = [{**vars(p), "for_date": p.for_date.isoformat(), "send_at": p.send_at.isoformat()} for p in plan]
+            out.write(json.dumps(rows, ensure_ascii=False) + "\n")
+            return 0
         if not plan:
-            out.write("no reminders planned (no subscribers, or every deadline has passed)\n")
+            out.write("没有待发的提醒（还没有订阅者，或截止日期都已过去）。\n")
         for p in plan:
-            out.write(f"{p.send_at.isoformat()}  {p.status:<20} {p.deadline_id} -{p.offset}d  {p.channel}:{p.chat}\n")
+            status = PLAN_NAMES.get(p.status) or REMINDER_NAMES.get(p.status, p.status)
+            when = p.send_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+            ahead = f"提前 {p.offset} 天" if p.offset else "当天"
+            out.write(f"{when}  {status}  {p.deadline_id}（{ahead}）  {CHANNEL_NAMES.get(p.channel, p.channel)} {p.chat}\n")
         return 0
     finally:
         services.store.close()
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    """Questions, fallback rate and subscribers per channel."""
+    """Questions, answer and feedback rates, subscribers per channel, reminders: a table, or --json."""
+    from bot.state.insights import usage, usage_table
     from bot.state.store import Store
 
     settings = _settings(args)
     with Store(settings.db) as store:
-        out.write(json.dumps(store.stats(), ensure_ascii=False, indent=2) + "\n")
+        report = usage(store)
+    out.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n" if args.json else usage_table(report))
     return 0
 
 
@@ -223,7 +243,7 @@ def cmd_forget(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     with Store(settings.db) as store:
         removed = store.delete_user(args.channel, args.user)
-    out.write(f"{args.channel}:{args.user}: {removed} row(s) deleted\n")
+    out.write(f"已删除 {args.channel} 用户 {args.user} 的全部记录（{removed} 行）。\n")
     return 0
 
 
@@ -234,8 +254,13 @@ def cmd_unanswered(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     with Store(settings.db) as store:
         rows = store.unanswered(args.limit)
+    if args.json:
+        out.write(json.dumps([{"question": q, "count": n} for q, n in rows], ensure_ascii=False) + "\n")
+        return 0
     if not rows:
-        out.write("no unanswered questions\n")
+        out.write("暂时没有未能回答的问题。\n")
+        return 0
+    out.write(" 次数  问题\n")
     for question, count in rows:
         out.write(f"{count:>5}  {question}\n")
     return 0
@@ -297,7 +322,7 @@ def cmd_users(args: argparse.Namespace, out: TextIO) -> int:
             if args.action == "list":
                 rows = accounts.all()
                 if not rows:
-                    out.write("还没有账户。新增：python run_bot.py users add 用户名 --role admin\n")
+                    out.write("还没有账户。新增：.venv/bin/python run_bot.py users add 用户名 --role admin\n")
                 for a in rows:
                     state = "，已锁定" if a.locked(now) else ""
                     out.write(f"{a.name}\t{ROLE_NAMES.get(a.role, a.role)}{state}\n")
@@ -350,14 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve_p.set_defaults(func=cmd_serve)
     rem = sub.add_parser("reminders", parents=[common], help="print the reminder schedule, or `send` what is due")
     rem.add_argument("action", nargs="?", choices=["list", "send"], default="list")
+    rem.add_argument("--json", action="store_true", help="print JSON instead of lines")
     rem.set_defaults(func=cmd_reminders)
-    sub.add_parser("stats", parents=[common], help="questions, fallback rate, subscribers").set_defaults(func=cmd_stats)
+    st = sub.add_parser("stats", parents=[common], help="questions, answer and feedback rates, subscribers, reminders")
+    st.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    st.set_defaults(func=cmd_stats)
     fg = sub.add_parser("forget", parents=[common], help="delete everything kept about one user")
     fg.add_argument("channel", choices=["wechat", "wecom", "telegram", "web"])
     fg.add_argument("user", help="openid, userid, Telegram id or web session id")
     fg.set_defaults(func=cmd_forget)
     un = sub.add_parser("unanswered", parents=[common], help="most frequent questions without an answer")
     un.add_argument("--limit", type=int, default=20)
+    un.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     un.set_defaults(func=cmd_unanswered)
     users = sub.add_parser("users", parents=[common], help="staff console accounts (password read from stdin)")
     users.add_argument("action", choices=["add", "list", "passwd", "remove"])

@@ -69,3 +69,49 @@ def test_eval_plays_a_dialogue_file_in_one_conversation(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(cases, allow_unicode=True), encoding="utf-8")
     done = run("eval", str(path), "--now", "2021-09-20T10:00")
     assert done.returncode == 0 and "2/2 passed" in done.stdout, done.stdout
+
+
+def _logged_store(db: Path) -> None:
+    now = datetime.now(UTC)
+    with Store(db) as store:
+        for text, declined in (("主题是什么", False), ("主题是什么", False), ("食堂几点开饭", True)):
+            store.log_question(now, "web", "s1", text, "theme", None, None, declined)
+        joined = datetime(2021, 9, 1, tzinfo=UTC)  # before the 2021 deadline's reminders
+        store.subscribe("wechat", "oA", "oA", joined)
+        store.subscribe("telegram", "42", "42", joined)
+
+
+def test_stats_prints_a_table_with_percentages_and_json_on_request(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "bot.sqlite3"
+    _logged_store(db)
+    assert main(["stats", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert "{" not in table
+    lines = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert lines["提问总数"].split()[-1] == "3"
+    assert "2（67%）" in lines["已回答"] and "1（33%）" in lines["未能回答"]
+    assert lines["微信公众号"].split()[-1] == "1" and lines["Telegram"].split()[-1] == "1"
+    assert main(["stats", "--db", str(db), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["questions"] == 3 and data["fallbacks"] == 1 and data["subscribers"] == {"telegram": 1, "wechat": 1}
+
+
+def test_unanswered_lists_counts_in_chinese_or_json(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "bot.sqlite3"
+    assert main(["unanswered", "--db", str(db)]) == 0
+    assert "没有未能回答的问题" in capsys.readouterr().out
+    _logged_store(db)
+    assert main(["unanswered", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "次数" in out and "食堂几点开饭" in out and "主题是什么" not in out
+    assert main(["unanswered", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"question": "食堂几点开饭", "count": 1}]
+
+
+def test_the_reminder_schedule_reads_in_chinese(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "bot.sqlite3"
+    _logged_store(db)
+    assert main(["reminders", "--db", str(db), "--now", "2021-09-20T08:00:00+08:00"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2021-09-23 09:00  计划中  summary-report（提前 7 天）  微信公众号 oA" in lines
+    assert "2021-09-30 09:00  计划中  summary-report（当天）  Telegram 42" in lines

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from bot.knowledge.syntax import explain
+
 # The libyaml parser when PyYAML was built with it: several times faster, and its nodes keep their marks.
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -53,12 +55,10 @@ class Checker:
         try:
             return yaml.compose(text, Loader=_LOADER)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else 1
-            what = " ".join(x for x in (exc.context, exc.problem) if x)
-            self.problems.append(Problem(self.file, line, "", f"YAML syntax error: {what}"))
+            line, message = explain(exc, text)
+            self.problems.append(Problem(self.file, line, "", f"YAML 格式错误：{message}"))
         except yaml.YAMLError as exc:
-            self.problems.append(Problem(self.file, 1, "", f"YAML error: {exc}"))
+            self.problems.append(Problem(self.file, 1, "", f"YAML 格式错误：{exc}"))
         return None
 
     # -- shapes -------------------------------------------------------------------------------
@@ -73,39 +73,39 @@ class Checker:
     ) -> dict[str, yaml.Node] | None:
         """A mapping with known keys; flags missing, unknown and duplicate keys."""
         if not isinstance(node, yaml.MappingNode):
-            self.fail(node, path, f"expected a mapping, got {kind(node)}")
+            self.fail(node, path, f"这里应是“名称: 内容”的条目，实际是{kind(node)}")
             return None
         out: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
             sub = join(path, key or "?")
             if key is None:
-                self.fail(key_node, path, "keys must be plain strings")
+                self.fail(key_node, path, "名称必须是普通文字")
                 continue
             if key in out:
-                self.fail(key_node, sub, f"duplicate key {key!r}")
+                self.fail(key_node, sub, f"“{key}”在这一项里写了两次")
                 continue
             if not open_keys and key not in required and key not in optional:
                 allowed = ", ".join(required + optional)
-                self.fail(key_node, sub, f"unknown key {key!r} (allowed: {allowed})")
+                self.fail(key_node, sub, f"不认识的名称“{key}”（可用：{allowed}）")
                 continue
             out[key] = value_node
         for key in required:
             if key not in out:
-                self.fail(node, join(path, key), f"missing required key {key!r}")
+                self.fail(node, join(path, key), f"缺少必填项“{key}”")
         return out
 
     def sequence(self, node: yaml.Node | None, path: str) -> list[yaml.Node]:
         """A list; anything else is a problem and yields nothing."""
         if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, path, f"expected a list, got {kind(node)}")
+            self.fail(node, path, f"这里应是列表（每项一行，以“- ”开头），实际是{kind(node)}")
             return []
         return list(node.value)
 
     def scalar(self, node: yaml.Node | None, path: str) -> Any:
         """Any scalar value (string, number, date), converted as YAML would."""
         if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, path, f"expected a single value, got {kind(node)}")
+            self.fail(node, path, f"这里应是一个值，实际是{kind(node)}")
             return None
         return _construct(node)
 
@@ -113,19 +113,19 @@ class Checker:
         """A non-empty text; numbers are refused so a typo like `title: 1` is caught."""
         value = self.scalar(node, path)
         if value is None and isinstance(node, yaml.ScalarNode):
-            self.fail(node, path, "must not be empty")
+            self.fail(node, path, "不能为空")
             return None
         if value is None:
             return None
         if not isinstance(value, str):
-            self.fail(node, path, f"expected text, got {type(value).__name__} {value!r}")
+            self.fail(node, path, f"这里应是文字，实际是{_typed(value)}（如要当作文字，请加引号）")
             return None
         value = value.strip()
         if not value:
-            self.fail(node, path, "must not be empty")
+            self.fail(node, path, "不能为空")
             return None
         if pattern and not re.fullmatch(pattern, value):
-            self.fail(node, path, f"{value!r} does not match {pattern}")
+            self.fail(node, path, f"“{value}”的写法不对（编号只能用小写英文字母、数字和“-”，以字母或数字开头）")
             return None
         return value
 
@@ -134,7 +134,7 @@ class Checker:
         value = self.scalar(node, path)
         if value is None or isinstance(value, (dict, list)):
             if isinstance(node, yaml.ScalarNode):
-                self.fail(node, path, "must not be empty")
+                self.fail(node, path, "不能为空")
             return None
         return str(value).strip()
 
@@ -143,10 +143,10 @@ class Checker:
         value = self.scalar(node, path)
         if isinstance(value, bool) or not isinstance(value, int):
             if value is not None:
-                self.fail(node, path, f"expected a whole number, got {value!r}")
+                self.fail(node, path, f"这里应是整数，实际是“{value}”")
             return None
         if not low <= value <= high:
-            self.fail(node, path, f"{value} is outside {low}..{high}")
+            self.fail(node, path, f"{value} 超出范围（应在 {low} 到 {high} 之间）")
             return None
         return value
 
@@ -163,7 +163,7 @@ class Checker:
             except ValueError:
                 pass
         if value is not None:
-            self.fail(node, path, f"expected a date like 2021-09-30, got {value!r}")
+            self.fail(node, path, f"这里应是日期，写成 2021-09-30 的样子，实际是“{value}”")
         return None
 
     def clock(self, node: yaml.Node | None, path: str) -> dt.time | None:
@@ -174,7 +174,7 @@ class Checker:
             if hours < 24 and minutes < 60:
                 return dt.time(hours, minutes)
         if value is not None:
-            self.fail(node, path, f'expected a time like "09:00" (quoted), got {value!r}')
+            self.fail(node, path, f'这里应是时间，写成 "09:00" 的样子（带引号），实际是“{value}”')
         return None
 
     def strings(self, node: yaml.Node | None, path: str, min_len: int = 0) -> list[str]:
@@ -186,7 +186,7 @@ class Checker:
             if value:
                 out.append(value)
         if node is not None and isinstance(node, yaml.SequenceNode) and len(items) < min_len:
-            self.fail(node, path, f"needs at least {min_len} entries, has {len(items)}")
+            self.fail(node, path, f"至少要有 {min_len} 项，现在有 {len(items)} 项")
         return out
 
     def string_map(self, node: yaml.Node | None, path: str) -> dict[str, str]:
@@ -215,14 +215,25 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _typed(value: Any) -> str:
+    """A non-text value as staff typed it: 2021 is a number, 2021-09-30 a date, yes a true/false."""
+    if isinstance(value, bool):
+        return f"是/否值“{value}”"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return f"日期“{value}”"
+    if isinstance(value, (int, float)):
+        return f"数字“{value}”"
+    return f"“{value}”"
+
+
 def kind(node: yaml.Node | None) -> str:
     """How a node looks, in words."""
     if node is None:
-        return "nothing"
+        return "空的"
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return "“名称: 内容”的条目"
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return "列表"
     if node.value == "" or node.tag.endswith(":null"):
-        return "nothing"
-    return f"the value {node.value!r}"
+        return "空的"
+    return f"“{node.value}”"

@@ -28,7 +28,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from bot.knowledge.check import KnowledgeError, Problem
-from bot.knowledge.load import load_knowledge
+from bot.knowledge.load import ID, load_knowledge
+from bot.knowledge.syntax import explain
 
 MAX_QUESTION = 200  # characters of one paraphrase or out-of-scope example
 MAX_FIELD = 500  # characters of a contact field or table cell
@@ -165,6 +166,10 @@ class Editor:
             except ValueError:
                 raise Refused("日期格式应为 年-月-日，例如 2021-09-30。", "date") from None
             days = _days(remind_days)
+            old = found.node.get("date")
+            if isinstance(old, dt.date) and old != day:  # the quoted text says the date too: keep the two alike
+                for mark in ("日", "号"):
+                    _carry(found.node, f"{old.month}月{old.day}{mark}", f"{day.month}月{day.day}{mark}")
             found.node["date"] = day
             if "remind_days" in found.node and isinstance(found.node["remind_days"], CommentedSeq):
                 found.node["remind_days"].clear()
@@ -196,6 +201,9 @@ class Editor:
                     raise Refused("姓名和电话不能为空。", key)
                 if key == "email" and value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
                     raise Refused("邮箱格式不对，例如 name@gd.gov.cn。", key)
+                old = str(found.node.get(key) or "")
+                if value and old and old != value:  # the quoted contact line says it too
+                    _carry(found.node, old, value)
                 if value:
                     found.node[key] = scalar(value)
                 elif key in found.node:
@@ -247,10 +255,11 @@ class Editor:
             try:
                 data = round_trip().load(text)
             except YAMLError as exc:
-                return EditResult(False, "草稿不是有效的 YAML，未发布。", [Problem("草稿", _line(exc), "", str(exc))])
+                line, message = explain(exc, text)
+                return EditResult(False, "草稿不是有效的 YAML，未发布。", [Problem("草稿", line, "", message)])
             doc = data.get("document") if isinstance(data, CommentedMap) else None
             doc_id = str(doc.get("id", "")) if isinstance(doc, CommentedMap) else ""
-            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", doc_id):
+            if not re.fullmatch(ID, doc_id):
                 return _refused(Refused("草稿缺少有效的 document.id（小写字母、数字和连字符）。", "text"))
             target = self.knowledge_dir / f"{doc_id}.yaml"
             if target.exists() or (self.knowledge_dir / ARCHIVE / target.name).exists():
@@ -474,6 +483,8 @@ def _doc_id(data: Any) -> str:
     return str(doc.get("id", "")) if isinstance(doc, CommentedMap) else ""
 
 
-def _line(exc: YAMLError) -> int:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return mark.line + 1 if mark is not None else 1
+def _carry(node: CommentedMap, old: str, new: str) -> None:
+    """Change a fact where the unit's quoted text states it as well, so `check` finds the two in agreement."""
+    text = node.get("text")
+    if isinstance(text, str) and old in text:
+        node["text"] = type(text)(text.replace(old, new)) if type(text) is not str else text.replace(old, new)

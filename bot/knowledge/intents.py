@@ -64,17 +64,17 @@ def read_intents(
             continue
         action = opt_string(c, g, "action", path) or None
         if action not in (None, "subscribe", "unsubscribe", "reset"):
-            c.fail(g["action"], join(path, "action"), f"{action!r} is not subscribe, unsubscribe or reset")
+            c.fail(g["action"], join(path, "action"), f"“{action}”不是 subscribe、unsubscribe 或 reset")
         fallback = False
         if "fallback" in g:
             value = c.scalar(g["fallback"], join(path, "fallback"))
             if not isinstance(value, bool):
-                c.fail(g["fallback"], join(path, "fallback"), f"expected true or false, got {value!r}")
+                c.fail(g["fallback"], join(path, "fallback"), f"这里应是 true 或 false，实际是“{value}”")
             fallback = value is True
         reply = c.string(g["reply"], join(path, "reply")) if "reply" in g else ""
         examples = tuple(c.strings(g["examples"], join(path, "examples"))) if "examples" in g else ()
         if not reply and name not in UNIT_INTENTS and not fallback:
-            c.fail(node, join(path, "reply"), "an intent that is not answered from the knowledge needs a reply")
+            c.fail(node, join(path, "reply"), "这个意图不从知识库作答，需要写回复（reply）")
         intents[name] = Intent(name, examples, reply or "", action, fallback)
     templates = c.string_map(f["templates"], "templates") if "templates" in f else {}
     nodes = _children(f["templates"]) if "templates" in f else {}
@@ -85,15 +85,15 @@ def read_intents(
     if "templates" in f:
         for key in TEMPLATE_KEYS:
             if key not in templates:
-                c.fail(f["templates"], join("templates", key), f"missing template {key!r}")
+                c.fail(f["templates"], join("templates", key), f"缺少模板“{key}”")
     menu = c.string_map(f["menu"], "menu") if "menu" in f else {}
     for key in MENU_KEYS:  # Telegram commands and WeChat menu buttons ask these questions
         if "intents" in f and key not in menu:
-            c.fail(f.get("menu", root), join("menu", key), f"missing menu question {key!r}")
+            c.fail(f.get("menu", root), join("menu", key), f"缺少菜单问题“{key}”")
     suggestions = c.strings(f["suggestions"], "suggestions") if "suggestions" in f else []
     for needed in ("help", "welcome", "non_text", "subscribe_unsupported"):
         if "intents" in f and needed not in intents:
-            c.fail(f["intents"], join("intents", needed), f"missing intent {needed!r}")
+            c.fail(f["intents"], join("intents", needed), f"缺少意图“{needed}”")
     return intents, templates, menu, suggestions
 
 
@@ -106,12 +106,12 @@ def read_wechat_template(c: Checker, root: yaml.Node | None) -> dict[str, str]:
     if entries is None:
         return {}
     if not entries:
-        c.fail(node, "wechat_template", "needs at least one field, e.g. first: \"【截止提醒】{what}\"")
+        c.fail(node, "wechat_template", "至少要有一个字段，例如 first: \"【截止提醒】{what}\"")
     out: dict[str, str] = {}
     for name, value_node in entries.items():
         path = join("wechat_template", name)
         if not re.fullmatch(TEMPLATE_FIELD, name):
-            c.fail(value_node, path, f"{name!r} is not a template field name (like first, keyword1, thing2, remark)")
+            c.fail(value_node, path, f"“{name}”不是模板字段名（应像 first、keyword1、thing2、remark）")
             continue
         text = c.string(value_node, path)
         if text is None:
@@ -119,12 +119,12 @@ def read_wechat_template(c: Checker, root: yaml.Node | None) -> dict[str, str]:
         try:
             fields = [n for _, n, _, _ in string.Formatter().parse(text) if n is not None]
         except ValueError as exc:
-            c.fail(value_node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
+            c.fail(value_node, path, f"占位符的花括号没有配对（{exc}）；要写花括号本身，请写成 {{{{ 和 }}}}")
             continue
         unknown = [n for n in fields if n not in REMINDER_VALUES]
         for n in unknown:
             known = ", ".join(f"{{{v}}}" for v in REMINDER_VALUES)
-            c.fail(value_node, path, f"unknown placeholder {{{n}}} (use {known})")
+            c.fail(value_node, path, f"不认识的占位符 {{{n}}}（可用 {known}）")
         if not unknown:
             out[name] = text
     return out
@@ -142,11 +142,11 @@ def _check_placeholders(c: Checker, node: yaml.Node | None, path: str, text: str
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
-        c.fail(node, path, f"broken placeholder braces: {exc} (write {{{{ and }}}} for literal braces)")
+        c.fail(node, path, f"占位符的花括号没有配对（{exc}）；要写花括号本身，请写成 {{{{ 和 }}}}")
         return
     for name in fields:
         if not _FIELD.fullmatch(name):
-            c.fail(node, path, f"placeholder {{{name}}} must be a plain name like {{date}}")
+            c.fail(node, path, f"占位符 {{{name}}} 只能是简单的名称，例如 {{date}}")
 
 
 _FIELD = re.compile(r"\w+")

@@ -22,6 +22,7 @@ from bot.core.model import (
     Table,
     Unit,
 )
+from bot.knowledge.agree import contact_agrees, deadline_agrees
 from bot.knowledge.check import Checker, KnowledgeError, Problem, join
 from bot.knowledge.intents import opt_string, read_intents, read_wechat_template
 from bot.knowledge.vocabulary import read_lexicon
@@ -41,7 +42,7 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
     units: dict[str, Unit] = {}
     lexicon = EMPTY_LEXICON
     if not knowledge_dir.is_dir():
-        raise KnowledgeError([Problem(str(knowledge_dir), 1, "", "knowledge folder not found")])
+        raise KnowledgeError([Problem(str(knowledge_dir), 1, "", "找不到知识库文件夹")])
     files = sorted(knowledge_dir.glob("*.yaml")) + sorted(knowledge_dir.glob("*.yml"))
     for path in files:
         raw = _read(path, problems)
@@ -55,7 +56,7 @@ def load_knowledge(knowledge_dir: Path | str, intents_file: Path | str) -> Knowl
                 _read_notice(checker, root, documents, units)
         problems.extend(checker.problems)
     if not documents and not problems:
-        problems.append(Problem(str(knowledge_dir), 1, "", "no notice files (*.yaml) found"))
+        problems.append(Problem(str(knowledge_dir), 1, "", "文件夹里没有通知文件（*.yaml）"))
     raw = _read(intents_file, problems)
     digest.update(b"intents\0" + raw.encode())
     checker = Checker(_shown(intents_file))
@@ -96,11 +97,11 @@ def _read(path: Path, problems: list[Problem]) -> str:
     except NotRegular as exc:
         problems.append(Problem(_shown(path), 1, "", str(exc)))
     except FileNotFoundError:
-        problems.append(Problem(_shown(path), 1, "", "file not found"))
+        problems.append(Problem(_shown(path), 1, "", "找不到这个文件"))
     except UnicodeDecodeError as exc:
-        problems.append(Problem(_shown(path), 1, "", f"not UTF-8 text: {exc.reason}"))
+        problems.append(Problem(_shown(path), 1, "", f"不是 UTF-8 编码的文字（{exc.reason}），请另存为 UTF-8"))
     except OSError as exc:
-        problems.append(Problem(_shown(path), 1, "", f"cannot read: {exc.strerror}"))
+        problems.append(Problem(_shown(path), 1, "", f"无法读取：{exc.strerror}"))
     return ""
 
 
@@ -118,15 +119,15 @@ def _read_regular(path: Path) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegular("not a regular file (a pipe, device or socket cannot be knowledge)")
+            raise NotRegular("不是普通文件（管道、设备或套接字不能当作知识库）")
         if info.st_size > MAX_FILE_BYTES:
-            raise NotRegular(f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+            raise NotRegular(f"文件超过 {MAX_FILE_BYTES // 1_000_000} MB")
         deadline = time.monotonic() + READ_TIMEOUT
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
             if time.monotonic() > deadline:
-                raise NotRegular(f"reading took longer than {READ_TIMEOUT:.0f} s")
+                raise NotRegular(f"读取超过 {READ_TIMEOUT:.0f} 秒")
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -142,7 +143,7 @@ def _read_notice(
     if doc is None:
         return
     if doc.id in documents:
-        c.fail(top["document"], "document.id", f"duplicate document id {doc.id!r} (also in {documents[doc.id].file})")
+        c.fail(top["document"], "document.id", f"通知编号“{doc.id}”重复（{documents[doc.id].file} 里已有）")
         return
     documents[doc.id] = doc
 
@@ -151,7 +152,7 @@ def _read_notice(
             return
         if unit.id in units:
             other = units[unit.id]
-            c.fail(node, join(path, "id"), f"duplicate id {unit.id!r} (first at {other.file}:{other.line})")
+            c.fail(node, join(path, "id"), f"编号“{unit.id}”重复（第一次出现在 {other.file}:{other.line}）")
             return
         units[unit.id] = unit
 
@@ -182,7 +183,7 @@ def _read_document(c: Checker, node: yaml.Node) -> Document | None:
     short_title = opt_string(c, f, "short_title", "document")
     if not title and not short_title and len(c.problems) == before:
         # A notice that prints no title is still named somehow in every answer's source line.
-        c.fail(node, "document.title", "a notice needs a title, or a short_title when it prints none")
+        c.fail(node, "document.title", "通知要有标题（title）；原文没有标题时，至少写一个简称（short_title）")
     doc = Document(
         id=c.string(f.get("id"), "document.id", ID) or "",
         title=title or short_title,
@@ -225,7 +226,7 @@ def _read_section(
     common = _common(c, f, path)
     intent = opt_string(c, f, "intent", path, "content")
     if intent not in ("document", "theme", "content"):
-        c.fail(f["intent"], join(path, "intent"), f"{intent!r} is not one of document, theme, content")
+        c.fail(f["intent"], join(path, "intent"), f"“{intent}”不是 document、theme、content 之一")
         return None, None
     section = c.string(f["section"], join(path, "section")) if "section" in f else None
     title = c.string(f["title"], join(path, "title")) if "title" in f else None
@@ -294,6 +295,7 @@ def _read_deadline(c: Checker, node: yaml.Node, path: str, doc: Document) -> Uni
     at = c.clock(f["remind_at"], join(path, "remind_at")) if "remind_at" in f else DEFAULT_REMIND_AT
     if common is None or not (when and what and text and at):
         return None
+    deadline_agrees(c, f, path, when, text)
     deadline = Deadline(
         id=common["id"],
         document=doc.id,
@@ -335,14 +337,16 @@ def _read_contact(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit
     text = c.string(f["text"], join(path, "text")) if "text" in f else None
     phone, mobile, email = (c.text(f[k], join(path, k)) or "" if k in f else "" for k in ("phone", "mobile", "email"))
     if name and not (phone or mobile or email):
-        c.fail(node, join(path, "phone"), "a contact needs a phone, a mobile or an email")
+        c.fail(node, join(path, "phone"), "联系人至少要有电话（phone）、手机（mobile）或邮箱（email）中的一项")
         return None
     if common is None or not (name and text):
         return None
+    fax = opt_string(c, f, "fax", path)
+    contact_agrees(c, f, path, {"name": name, "phone": phone, "mobile": mobile, "fax": fax, "email": email}, text)
     contact = Contact(
         name=name,
         phone=phone,
-        fax=opt_string(c, f, "fax", path),
+        fax=fax,
         email=email,
         office=opt_string(c, f, "office", path),
         mobile=mobile,
@@ -380,7 +384,7 @@ def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit |
         for role, column_node in (c.mapping(f["roles"], join(path, "roles"), optional=ROLES) or {}).items():
             column = c.string(column_node, join(path, f"roles.{role}"))
             if column and column not in columns:
-                c.fail(column_node, join(path, f"roles.{role}"), f"{column!r} is not one of the columns {columns}")
+                c.fail(column_node, join(path, f"roles.{role}"), f"“{column}”不是表格的列（列有：{'、'.join(columns)}）")
             elif column:
                 roles[role] = column
     rows = []
@@ -392,7 +396,7 @@ def _read_table(c: Checker, node: yaml.Node, path: str, doc: Document) -> Unit |
         values = {}
         for column in columns:
             if column not in cells:
-                c.fail(row_node, join(row_path, column), f"missing column {column!r}")
+                c.fail(row_node, join(row_path, column), f"缺少“{column}”这一列")
                 continue
             values[column] = c.text(cells[column], join(row_path, column)) or ""
         aliases = tuple(c.strings(cells["aliases"], join(row_path, "aliases"))) if "aliases" in cells else ()
@@ -421,7 +425,7 @@ def _cross_check(units: dict[str, Unit], problems: list[Problem]) -> None:
             for q in unit.questions:
                 if "{" in q:
                     problems.append(
-                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"placeholders only work in table questions: {q!r}")
+                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"占位符只能用在表格的问题里：“{q}”")
                     )
         else:
             for q in unit.questions:
@@ -429,5 +433,5 @@ def _cross_check(units: dict[str, Unit], problems: list[Problem]) -> None:
                     q = q.replace(ph, "")
                 if "{" in q or "}" in q:
                     problems.append(
-                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"unknown placeholder in {q!r} (use {{city}}, {{project}}, {{org}})")
+                        Problem(unit.file, unit.line, f"{unit.id}.questions", f"“{q}”里有不认识的占位符（可用 {{city}}、{{project}}、{{org}}）")
                     )

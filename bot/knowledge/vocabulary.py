@@ -40,7 +40,7 @@ def read_lexicon(c: Checker, root: yaml.Node) -> Lexicon:
                     re.compile(pattern)
                     patterns.append(pattern)
             except re.error as exc:
-                c.fail(node, f"org_patterns[{i}]", f"not a valid regular expression: {exc}")
+                c.fail(node, f"org_patterns[{i}]", f"不是有效的正则表达式：{exc}")
     cities: dict[str, tuple[str, ...]] = {}
     if "cities" in f:
         for name, node in (c.mapping(f["cities"], "cities", open_keys=True) or {}).items():
@@ -77,7 +77,7 @@ def _read_asks(c: Checker, node: yaml.Node) -> dict[str, Ask]:
         if "strict" in g:
             value = c.scalar(g["strict"], join(path, "strict"))
             if not isinstance(value, bool):
-                c.fail(g["strict"], join(path, "strict"), f"expected true or false, got {value!r}")
+                c.fail(g["strict"], join(path, "strict"), f"这里应是 true 或 false，实际是“{value}”")
             strict = value is True
         if label and words:
             asks[kind] = Ask(kind, label, tuple(words), strict)

@@ -12,6 +12,15 @@ from typing import Any
 
 from bot.state.store import Store, _dt, _ts
 
+# How staff call the channels and the reminder outcomes, in the console and on the command line alike.
+CHANNEL_NAMES = {"telegram": "Telegram", "wechat": "微信公众号", "wecom": "企业微信", "web": "网页", "cli": "命令行"}
+REMINDER_NAMES = {"sent": "已发送", "failed": "发送失败", "undeliverable": "无法送达", "skipped": "已跳过", "pending": "发送中"}
+
+
+def pct(part: int, whole: int) -> str:
+    """A share as a whole percentage ('—' when there is nothing to share)."""
+    return f"{part / whole:.0%}" if whole else "—"
+
 
 @dataclass(frozen=True)
 class Day:
@@ -109,3 +118,44 @@ def reviewed(store: Store) -> dict[str, dict[str, Any]]:
     """Staff decisions by normalised question text."""
     rows = store._read("SELECT normalized, action, detail, who, at FROM reviewed")
     return {r["normalized"]: {**dict(r), "at": _dt(r["at"])} for r in rows}
+
+
+def usage(store: Store) -> dict[str, Any]:
+    """Everything `stats` reports, as plain data: questions, answer and feedback rates, subscribers, reminders."""
+    stats = store.stats()
+    up, down = feedback_counts(store)
+    questions, declined = int(stats["questions"]), int(stats["fallbacks"])
+    reminders = reminder_counts(store)
+    return {
+        "questions": questions,
+        "answered": questions - declined,
+        "fallbacks": declined,
+        "fallback_rate": stats["fallback_rate"],
+        "feedback": {"up": up, "down": down},
+        "subscribers": stats["subscribers"],
+        "reminders": {k: reminders.get(k, 0) for k in REMINDER_NAMES},
+    }
+
+
+def usage_table(report: dict[str, Any]) -> str:
+    """The same report as aligned lines a staff member reads in a terminal, rates as percentages."""
+    total, answered, declined = report["questions"], report["answered"], report["fallbacks"]
+    up, down = report["feedback"]["up"], report["feedback"]["down"]
+    rows: list[tuple[str, str]] = [
+        ("提问总数", str(total)),
+        ("已回答", f"{answered}（{pct(answered, total)}）"),
+        ("未能回答", f"{declined}（{pct(declined, total)}）"),
+        ("有用 / 没用", f"{up} / {down}（有用 {pct(up, up + down)}）"),
+    ]
+    subscribers = report["subscribers"]
+    rows.append(("订阅者", f"共 {sum(subscribers.values())}" if subscribers else "0"))
+    rows += [(f"  {CHANNEL_NAMES.get(k, k)}", str(v)) for k, v in sorted(subscribers.items())]
+    rows.append(("提醒", ""))
+    rows += [(f"  {REMINDER_NAMES[k]}", str(v)) for k, v in report["reminders"].items()]
+    width = max(_width(label) for label, _ in rows)
+    return "\n".join(f"{label}{' ' * (width - _width(label))}  {value}".rstrip() for label, value in rows) + "\n"
+
+
+def _width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)

@@ -270,7 +270,7 @@ async def test_broken_save_is_refused_with_the_problem_and_nothing_changes(clien
     response = await client.post("/admin/unit/s2-3-1", data={"csrf": token, "questions": "建材抽检\n{city}建材抽检"})
     assert response.status == 400
     page = await response.text()
-    assert "没有保存" in page and "placeholders only work in table questions" in page
+    assert "没有保存" in page and "占位符只能用在表格的问题里" in page
     assert 'aria-invalid="true"' in page and "{city}建材抽检" in page  # the typed text is kept
     assert knowledge_files(services) == before and services.engine.version == version
     response = await client.post("/admin/deadline/summary-report", data={"csrf": token, "date": "下周", "remind_days": "7, 3"})

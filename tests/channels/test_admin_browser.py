@@ -287,7 +287,7 @@ def test_refused_save_and_broken_knowledge_are_shown(browser, console):
     box.send_keys(Keys.END, "\n{city}建材抽检")
     submit(browser, "保存问法")
     error = browser.find_element(By.CSS_SELECTOR, ".field.invalid .field-error").text
-    assert "placeholders only work in table questions" in error
+    assert "占位符只能用在表格的问题里" in error
     assert "没有保存" in browser.find_element(By.CSS_SELECTOR, "main .alert.error").text
     assert "{city}建材抽检" in browser.find_element(By.ID, "questions").get_attribute("value")
     assert notice.read_text(encoding="utf-8") == before

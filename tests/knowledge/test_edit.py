@@ -52,7 +52,7 @@ def test_an_edit_that_breaks_validation_writes_nothing(editor):
     result = editor.add_paraphrase("s2-3-1", "{city}建材抽检")
     assert not result.saved
     assert [p.file for p in result.problems] == [NOTICE]
-    assert "placeholders only work in table questions" in result.problems[0].message
+    assert "占位符只能用在表格的问题里" in result.problems[0].message
     assert text(editor) == before
     assert not list(editor.knowledge_dir.glob(".*"))  # no temporary file left behind
 
@@ -89,3 +89,18 @@ def test_publish_and_archive(editor):
     assert not editor.publish(second).saved  # every unit id is taken: validation refuses it
     assert editor.archive("gd-2021-quality-month").saved is False  # the last notice: nothing would be left
     assert (editor.knowledge_dir / NOTICE).exists()
+
+
+def test_moving_a_deadline_moves_the_date_its_text_quotes(editor):
+    assert editor.set_deadline("summary-report", "2021-10-08", "7, 1").saved
+    unit = load_knowledge(editor.knowledge_dir, editor.intents_file).units["summary-report"]
+    assert unit.deadline.date.isoformat() == "2021-10-08"
+    assert "10月8日前" in unit.text and "9月30日" not in unit.text
+
+
+def test_a_corrected_phone_is_corrected_in_the_quoted_contact_line_too(editor):
+    result = editor.set_contact("contact", {"name": "潘泽军", "phone": "020-83139999", "email": "jt-zac@gd.gov.cn"})
+    assert result.saved, result.problems
+    unit = load_knowledge(editor.knowledge_dir, editor.intents_file).units["contact"]
+    assert unit.contact.phone == "020-83139999"
+    assert "020-83139999" in unit.text and "83133733" not in unit.text

@@ -359,7 +359,7 @@ def test_two_notices_of_one_campaign_do_not_clash(
 def test_same_notice_twice_is_refused_by_the_loader(tmp_path: Path, r2022: IngestResult) -> None:
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(knowledge_folder(tmp_path, {"a": r2022, "b": r2022}), INTENTS)
-    assert "duplicate document id" in str(info.value)
+    assert "通知编号“gd-2022-quality-month”重复" in str(info.value)
 
 
 def test_doc_id_sets_the_prefix() -> None:
@@ -451,7 +451,7 @@ def test_cli_ingest_then_check(tmp_path: Path) -> None:
         str(tmp_path / "bot.sqlite3"),
     )
     assert check.returncode == 0, check.stderr
-    assert check.stdout.startswith("ok: 3 document(s)")
+    assert check.stdout.startswith("检查通过：3 份通知")
 
 
 def test_cli_ingest_refuses_to_overwrite(tmp_path: Path) -> None:

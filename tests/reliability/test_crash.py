@@ -165,7 +165,7 @@ class Cli:
 
     async def send(self, now: str) -> dict[str, int]:
         """One cron run; its one-line JSON report."""
-        out = await self.run("reminders", "send", "--now", now)
+        out = await self.run("reminders", "send", "--json", "--now", now)
         return json.loads(out.strip().splitlines()[-1])
 
     async def send_and_kill_at(self, now: str, arrival: int) -> tuple[int, str]:
@@ -243,7 +243,7 @@ async def test_killed_mid_run_every_subscriber_gets_the_reminder_once(
 
     # The operator's schedule shows the interrupted reminder as pending.
     listing = await cli.run("reminders", "--now", "2021-09-23T09:31:00+08:00")
-    assert re.search(rf"pending\s+summary-report -7d\s+telegram:{CHATS[2]}\b", listing), listing
+    assert re.search(rf"发送中\s+summary-report（提前 7 天）\s+Telegram {CHATS[2]}$", listing, re.M), listing
 
     # 2. Restarted at once (cron's next minute): the rest are sent; the pending one is left alone,
     #    because it is younger than stale_after and its run might still be going.
@@ -283,7 +283,8 @@ async def test_killed_mid_run_every_subscriber_gets_the_reminder_once(
     listing = await cli.run("reminders", "--now", "2021-09-30T10:00:00+08:00")
     for chat in CHATS:
         for offset in (7, 3, 1, 0):
-            assert re.search(rf"sent\s+summary-report -{offset}d\s+telegram:{chat}\b", listing), (
+            ahead = f"提前 {offset} 天" if offset else "当天"
+            assert re.search(rf"已发送\s+summary-report（{ahead}）\s+Telegram {chat}$", listing, re.M), (
                 chat,
                 offset,
             )

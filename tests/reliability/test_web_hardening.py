@@ -310,7 +310,7 @@ def test_a_fifo_in_the_knowledge_folder_neither_wedges_reload_nor_blocks_sigterm
             return data
 
         data = asyncio.run(health())
-        assert data["status"] == "degraded" and any("zz-pipe.yaml" in p and "regular file" in p for p in data["problems"])
+        assert data["status"] == "degraded" and any("zz-pipe.yaml" in p and "不是普通文件" in p for p in data["problems"])
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)

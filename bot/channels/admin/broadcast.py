@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.channels.admin import render as r
 from bot.channels.admin.base import Console, csrf, form_value, moment
-from bot.channels.admin.overview import CHANNEL_NAMES
+from bot.state.insights import CHANNEL_NAMES
 from bot.state.reminders import schedule
 
 MAX_TEXT = 2000  # characters of one broadcast

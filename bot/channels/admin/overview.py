@@ -8,16 +8,17 @@ from aiohttp import web
 from bot.channels.admin import render as r
 from bot.channels.admin.base import Console
 from bot.state.insights import (
+    CHANNEL_NAMES,
+    REMINDER_NAMES,
     Day,
     feedback_counts,
+    pct,
     questions_per_day,
     reminder_counts,
     top_questions,
 )
 
 DAYS = 30
-CHANNEL_NAMES = {"telegram": "Telegram", "wechat": "微信公众号", "wecom": "企业微信", "web": "网页", "cli": "命令行"}
-REMINDER_NAMES = {"sent": "已发送", "failed": "发送失败", "undeliverable": "无法送达", "skipped": "已跳过", "pending": "发送中"}
 
 
 def chart(days: list[Day]) -> str:
@@ -81,10 +82,10 @@ async def overview(c: Console, request: web.Request) -> web.StreamResponse:
     cards = "".join(
         [
             _stat("提问总数", str(total), f"最近 {DAYS} 天 {sum(d.total for d in days)} 个"),
-            _stat("已回答", r.pct(total - declined, total), f"{total - declined} 个"),
-            _stat("未能回答", r.pct(declined, total), f"{declined} 个"),
-            _stat("有用", r.pct(up, up + down), f"{up} 票"),
-            _stat("没用", r.pct(down, up + down), f"{down} 票"),
+            _stat("已回答", pct(total - declined, total), f"{total - declined} 个"),
+            _stat("未能回答", pct(declined, total), f"{declined} 个"),
+            _stat("有用", pct(up, up + down), f"{up} 票"),
+            _stat("没用", pct(down, up + down), f"{down} 票"),
             _stat("知识库", reload_state, f"版本 {services.engine.version}，{since}"),
         ]
     )

@@ -193,10 +193,7 @@ def login_body(csrf: str, error: str, next_url: str, username: str) -> str:
         + hidden("next", next_url)
         + button("登录")
     )
-    note = '<p class="hint">还没有账户？请管理员在服务器上运行 <code>python run_bot.py users add 用户名 --role editor</code>。</p>'
+    note = '<p class="hint">还没有账户？请管理员在服务器上运行 <code>.venv/bin/python run_bot.py users add 用户名 --role editor</code>。</p>'
     return f'<div class="login">{form("/admin/login", content, csrf)}{note}</div>'
 
 
-def pct(part: int, whole: int) -> str:
-    """A share as a whole percentage ('—' when there is nothing to share)."""
-    return f"{part / whole:.0%}" if whole else "—"
