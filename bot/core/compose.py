@@ -6,6 +6,7 @@ All wording comes from the knowledge's templates; this module only decides what 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -35,10 +36,20 @@ def fill(template: str, **values: object) -> str:
     Brackets left empty by an empty value (a notice without a 文号) are dropped, not shown as "（）".
     """
     try:
-        text = template.format_map(_Blank(values))
+        lines = [_fill_line(line, values) for line in template.split("\n")]
     except (ValueError, IndexError, AttributeError, KeyError, TypeError):
         return template
+    text = "\n".join(line for line in lines if line is not None)
     return text if _EMPTY_BRACKETS.search(template) else _EMPTY_BRACKETS.sub("", text)
+
+
+def _fill_line(line: str, values: dict[str, object]) -> str | None:
+    """One template line, or None when every placeholder in it is empty: a notice without a contact
+    drops "如需进一步咨询，请联系{contact}。" rather than ending with "请联系。"."""
+    names = [name for _, name, _, _ in string.Formatter().parse(line) if name]
+    if names and not any(str(values.get(re.split(r"[.\[]", name)[0], "") or "").strip() for name in names):
+        return None
+    return line.format_map(_Blank(values))
 
 
 def quote(text: str, limit: int) -> str:

@@ -17,12 +17,18 @@ from bot.core.followup import FollowUps
 from bot.core.index import Analysis, Index, fold_number
 from bot.core.model import Context, Document, Knowledge, Reply, Target, Unit
 from bot.core.question import Message, Part, QuestionReader, is_function_word
-from bot.core.rank import documents_for, mentions_date, related_questions, resolve
+from bot.core.rank import (
+    THRESHOLD,
+    documents_for,
+    mentions_date,
+    related_questions,
+    resolve,
+    standing_suggestions,
+)
 from bot.core.rows import row_by_number, select_rows, table_for
 from bot.core.structure import read_pointer
 from bot.core.text import PLACEHOLDERS
 
-THRESHOLD = 0.34  # below this the best match is a guess: say so instead
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
 OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
 ALTERNATIVE_GAP = 0.35  # ... and is at most this far below the top
@@ -65,10 +71,10 @@ class Turn:
         index = self.index
         analysis = index.analyze_normalized(part.text, part.text)
         if not analysis.normalized:
-            return self.c.fallback(self.k.suggestions, empty=True), ctx
+            return self.c.fallback(standing_suggestions(self.index), empty=True), ctx
         chosen = documents_for(index, analysis.normalized, self.c.today(self.now))
         if chosen is None:
-            reply = self.c.fallback(self.k.suggestions, other_year=True)
+            reply = self.c.fallback(standing_suggestions(self.index), other_year=True)
             reply.reason = "问题提到的年份没有收录通知"
             return reply, ctx
         docs, named = chosen
@@ -344,13 +350,13 @@ class Turn:
     def decline(self, ranked: list[tuple[Target, float]], why: str) -> Reply:
         """The plain 'not found'."""
         top = ranked[0] if ranked else None
-        reply = self.c.fallback(self.k.suggestions, top=top)
+        reply = self.c.fallback(standing_suggestions(self.index), top=top)
         reply.reason = why
         return reply
 
     def not_stated(self, unit: Unit, subject: str, what: str, ranked: list[tuple[Target, float]]) -> tuple[Reply, Context]:
         """The notice names the subject but not this fact of it."""
-        reply = self.c.not_stated(unit, subject, what, self.k.suggestions)
+        reply = self.c.not_stated(unit, subject, what, standing_suggestions(self.index))
         reply.reason = f"通知没有写明{subject}的{what}"
         return reply, Context()
 

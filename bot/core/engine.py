@@ -15,7 +15,7 @@ from bot.core.compose import Composer, fill
 from bot.core.decide import MAX_INPUT, MAX_PARTS, Turn, generic
 from bot.core.index import Index, IndexCacheLike
 from bot.core.model import DEFAULT_TZ, Context, Deadline, DeadlineInfo, Incoming, Knowledge, Reply
-from bot.core.rank import documents_for, resolve
+from bot.core.rank import documents_for, notice_suggestions, resolve, standing_suggestions
 from bot.core.text import cn_date
 
 
@@ -147,6 +147,25 @@ class Engine:
     def respond(self, incoming: Incoming, now: datetime, context: Context | None = None) -> tuple[Reply, Context]:
         """The reply to a message and the conversation's next context; pure, never raises on odd text."""
         index = self._index  # one snapshot for the whole answer, even if a reload swaps meanwhile
+        if index.suggested is None:
+            self._settle_suggestions(index, now)
+        return self._respond(index, incoming, now, context)
+
+    def _settle_suggestions(self, index: Index, now: datetime) -> None:
+        """Keep only the staff's suggestions this knowledge really answers, once per snapshot.
+
+        A suggestion the bot then declines ("观摩项目有哪些" beside a notice without projects) is
+        worse than none; the notice's own questions take the free places.
+        """
+        index.suggested = []  # the answers given while checking offer nothing
+        kept = []
+        for q in index.knowledge.suggestions:
+            reply = self._respond(index, Incoming(q), now, None)[0]
+            if reply.sources and not reply.fallback:  # answered from the notice, not by the help text
+                kept.append(q)
+        index.suggested = notice_suggestions(index, kept)
+
+    def _respond(self, index: Index, incoming: Incoming, now: datetime, context: Context | None) -> tuple[Reply, Context]:
         ctx = context or Context()
         if ctx.unit and ctx.unit not in index.knowledge.units:
             ctx = Context()  # the knowledge changed under the conversation
@@ -158,7 +177,7 @@ class Engine:
             told = message.background or message.situation
             parts = [index.reader.part(told + parts[0].text, told + parts[0].text)]
         if not parts:
-            return c.fallback(index.knowledge.suggestions, empty=True), ctx
+            return c.fallback(standing_suggestions(index), empty=True), ctx
         turn = Turn(index, c, message, now)
         replies: list[Reply] = []
         for part in parts:

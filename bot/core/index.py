@@ -97,7 +97,8 @@ class Index:
         self.facts = Facts(knowledge, self.normalize)
         self.outline = Outline(knowledge)
         self.topics = {doc.id: self._topics(doc.id) for doc in knowledge.documents.values()}
-        self.suggestion_units: dict[str, str] | None = None  # filled on first use by bot.core.decide
+        self.suggestion_units: dict[str, str] | None = None  # filled on first use by bot.core.rank
+        self.suggested: list[str] | None = None  # the same
         self._sentence_grams: dict[str, frozenset[str]] = {}  # knowledge sentences only: bounded by the knowledge
         self.titles = {u.id: self.normalize(u.title).replace(" ", "") for u in knowledge.units.values()}
         self.titles.update({f"title:{d.id}": self.normalize(d.title).replace(" ", "") for d in knowledge.documents.values()})
@@ -314,7 +315,9 @@ class Index:
             node = self.outline.roots[document][number]
             if node.unit:
                 topics.append(k.units[node.unit].title)
-        return "、".join(dict.fromkeys(t.strip("“”") for t in topics if t))
+        if not topics:  # a notice in plain paragraphs, without numbered parts: name its parts by their titles
+            topics = [u.title for u in k.units.values() if u.document == document and u.kind == "section" and u.intent != "document"][:5]
+        return "、".join(dict.fromkeys(_unwrapped(t) for t in topics if t))
 
     def analyze(self, question: str) -> Analysis:
         """Normalise and delexicalise a user's question."""
@@ -402,3 +405,10 @@ def fold_number(number: str) -> str:
 
 def _title_text(unit: Unit) -> str:
     return f"{unit.title} {unit.label}".strip()
+
+
+def _unwrapped(title: str) -> str:
+    """A title without the quotation marks around all of it; quotes inside (“质量月”活动) stay paired."""
+    if title.startswith("“") and title.endswith("”") and title.count("“") == 1 and title.count("”") == 1:
+        return title[1:-1]
+    return title

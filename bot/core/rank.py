@@ -9,6 +9,7 @@ from bot.core.entities import Entity
 from bot.core.index import Index
 from bot.core.model import Document, Target, Unit
 
+THRESHOLD = 0.34  # below this the best match is a guess: say so instead (and never suggest it)
 ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
 TITLE_BONUS = 0.03  # per character: naming a part by its short title ("公开方式") is evidence for it
 OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
@@ -109,7 +110,7 @@ def related_questions(index: Index, ranked: list[tuple[Target, float]], unit: Un
         if len(out) >= 2:
             break
     answered_by = suggestion_units(index)
-    for q in k.suggestions:
+    for q in standing_suggestions(index):
         if len(out) >= 3:
             break
         if q not in out and (unit is None or answered_by.get(q) not in seen):
@@ -129,7 +130,43 @@ def suggestion_units(index: Index) -> dict[str, str]:
     for q in k.suggestions:
         analysis = index.analyze(q)
         ranked = resolve(index, index.search(analysis), docs, analysis.entities, analysis.normalized)
-        if ranked and ranked[0][0].is_unit:
+        if ranked and ranked[0][0].is_unit and ranked[0][1] >= THRESHOLD:
             found[q] = ranked[0][0].name
     index.suggestion_units = found
     return found
+
+
+def standing_suggestions(index: Index) -> list[str]:
+    """The questions offered after a fallback (settled by the engine once per snapshot; see Engine)."""
+    if index.suggested is not None:
+        return index.suggested
+    return notice_suggestions(index, [q for q in index.knowledge.suggestions if q in suggestion_units(index)])
+
+
+def notice_suggestions(index: Index, kept: list[str]) -> list[str]:
+    """Staff's suggestions the knowledge answers, then questions of the newest notice's own parts.
+
+    Staff's list is written for one notice; with next year's alone, "观摩项目有哪些" may ask for
+    something it does not have, so the notice's deadlines, contact, tables and parts fill the rest.
+    """
+    k = index.knowledge
+    out = list(kept)
+    newest = index.documents_newest_first[0].id if index.documents_newest_first else None
+
+    def order(u: Unit) -> int:
+        return {"deadline": 0, "contact": 1, "table": 2}.get(u.kind, 4 if u.intent == "document" else 3)
+
+    units = [u for u in k.units.values() if u.document == newest and u.kind != "item"]
+    for unit in sorted(units, key=order):
+        if len(out) >= MAX_SUGGESTED:
+            break
+        q = next((q for q in unit.questions if "{" not in q and _ASKS.search(q)), None)
+        if q and q not in out:
+            out.append(q)
+    return out
+
+
+_ASKS = re.compile(r"什么|哪|几|谁|吗|多少|怎么|怎样|如何|是否|[？?]")
+
+
+MAX_SUGGESTED = 6

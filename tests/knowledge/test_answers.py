@@ -98,3 +98,18 @@ def test_a_notice_without_number_cites_cleanly(tmp_path: Path) -> None:
         text = engine.answer(Incoming(question), now).text
         assert "（）" not in text and "()" not in text
     assert "5月22日" in engine.answer(Incoming("几时要报"), now).text
+
+
+def test_a_draft_suggests_only_what_it_answers_and_never_an_empty_contact(tmp_path: Path) -> None:
+    """Staff's suggestions are written for the 2021 notice: beside another notice alone, those it does not
+    answer give way to the notice's own questions, and a line whose facts are all missing is left out."""
+    for name in names():
+        engine = engine_for(tmp_path / name / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+        now = when(expect(name)).replace(tzinfo=SHANGHAI)
+        reply = engine.answer(Incoming("食堂几点开饭"), now)
+        assert reply.fallback, name
+        assert "请联系。" not in reply.text and "我可以回答：。" not in reply.text and "：\n" not in reply.text, (name, reply.text)
+        assert reply.suggestions, name
+        for question in reply.suggestions:
+            offered = engine.answer(Incoming(question), now)
+            assert not offered.fallback and offered.sources, (name, question, offered.text)
