@@ -44,12 +44,32 @@ def fill(template: str, **values: object) -> str:
 
 
 def _fill_line(line: str, values: dict[str, object]) -> str | None:
-    """One template line, or None when every placeholder in it is empty: a notice without a contact
-    drops "如需进一步咨询，请联系{contact}。" rather than ending with "请联系。"."""
-    names = [name for _, name, _, _ in string.Formatter().parse(line) if name]
-    if names and not any(str(values.get(re.split(r"[.\[]", name)[0], "") or "").strip() for name in names):
+    """One template line, or None when every placeholder in it is empty.
+
+    A notice without a contact drops "如需进一步咨询，请联系{contact}。" rather than ending with
+    "请联系。"; within a line, a clause between commas whose facts are all missing goes too
+    ("{name}，电话{phone}，邮箱{email}" without an email reads "张三，电话…").
+    """
+    if _all_empty(line, values):
         return None
-    return line.format_map(_Blank(values))
+    pieces = _CLAUSE_BREAK.split(line)  # clause, separator, clause, …
+    kept = pieces[0] if not _all_empty(pieces[0], values) else ""
+    for separator, clause in zip(pieces[1::2], pieces[2::2], strict=True):
+        if _all_empty(clause, values):
+            if clause.rstrip("，；、").endswith(("。", "！", "？")) and kept:
+                kept += clause[-1]  # keep the sentence's end
+            continue
+        kept += (separator if kept else "") + clause
+    return kept.format_map(_Blank(values))
+
+
+def _all_empty(text: str, values: dict[str, object]) -> bool:
+    """True when `text` has placeholders and every one of them is empty."""
+    names = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+    return bool(names) and not any(str(values.get(re.split(r"[.\[]", name)[0], "") or "").strip() for name in names)
+
+
+_CLAUSE_BREAK = re.compile(r"([，；、])")
 
 
 def quote(text: str, limit: int) -> str:

@@ -228,7 +228,7 @@ class Turn:
         content = self._content_words(part, analysis)
         if not content:
             return None
-        here = self._coverage(unit.id, content)
+        here = self._coverage(unit.id, content, halves=True)  # the best match gets the benefit of compounds
         facts = self.index.facts.by_unit
         best: tuple[float, Unit] | None = None
         speaks: tuple[float, Unit] | None = None
@@ -254,9 +254,10 @@ class Turn:
             return self.not_stated(unit, "、".join(content[:2]), label, ranked)
         return None
 
-    def _coverage(self, unit_id: str, words: list[str]) -> float:
-        """Share of the question's words the unit's own texts use (a longer form of one of its words counts)."""
-        have = self.index.unit_words.get(unit_id, frozenset())
+    def _coverage(self, unit_id: str, words: list[str], halves: bool = False) -> float:
+        """Share of the question's words the unit's own texts use (a longer form of one of its words counts;
+        with `halves`, a half of one of its compounds too)."""
+        have = (self.index.unit_word_parts if halves else self.index.unit_words).get(unit_id, frozenset())
         hit = 0
         for w in words:  # 截止日 ⊃ 截止 counts; 质量 ⊂ 质量月 does not
             if w in have or any(w[i:j] in have for i in range(len(w) - 1) for j in range(i + 2, len(w) + 1)):

@@ -93,6 +93,7 @@ class Index:
         self._names = set(self.entity_finder.names)
         self.reader = QuestionReader(knowledge.lexicon, self.normalize, self.spelled, self.segmenter.words)
         self.unit_words = self._unit_words()
+        self.unit_word_parts = {unit: _with_halves(words) for unit, words in self.unit_words.items()}
         self.known_words = frozenset().union(*self.unit_words.values()) | self._names
         self.facts = Facts(knowledge, self.normalize)
         self.outline = Outline(knowledge)
@@ -412,3 +413,11 @@ def _unwrapped(title: str) -> str:
     if title.startswith("“") and title.endswith("”") and title.count("“") == 1 and title.count("”") == 1:
         return title[1:-1]
     return title
+
+
+def _with_halves(words: frozenset[str]) -> frozenset[str]:
+    """A unit's words and the two-character-or-longer halves of its compounds: 参会回执 is 参会 + 回执, so a
+    question about 回执 is about it; 质量月 has no such halves, so 质量 alone is not 质量月."""
+    parts = {w[:i] for w in words if len(w) >= 4 for i in range(2, len(w) - 1)}
+    parts |= {w[i:] for w in words if len(w) >= 4 for i in range(2, len(w) - 1)}
+    return words | parts

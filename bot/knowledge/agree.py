@@ -14,7 +14,7 @@ import yaml
 
 from bot.core.text import fold
 from bot.knowledge.check import Checker, join
-from bot.knowledge.ingest.contacts import EMAIL, PHONE
+from bot.knowledge.patterns import EMAIL, PHONE
 
 # Field name -> how staff call it.
 _NUMBERS = {"phone": "电话", "mobile": "手机", "fax": "传真"}

@@ -22,7 +22,7 @@ from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, SHANGHAI
 from tests.knowledge.notice_checks import FIXTURES, expect, names, when
 
-OVERALL_FLOOR = 0.6  # measured 0.69 (121/176) with the engine of this commit
+OVERALL_FLOOR = 0.68  # measured 0.73 (128/176) with the engine of this commit
 NEXT_YEAR_FLOOR = 0.9  # the 2022 Quality Month notice in the 2021 layout: measured 1.0 (12/12)
 DEV_SET_FLOOR = 0.8  # the 2021 notice's development questions on its own draft, before any review: measured 0.89 (66/74)
 

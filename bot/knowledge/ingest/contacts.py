@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.knowledge.ingest.clean import canon
 from bot.knowledge.ingest.deadlines import first_outside, split_outside
+from bot.knowledge.patterns import EMAIL, MOBILE, PHONE
 
 LABEL = re.compile(
     r"(?P<label>联\s*系\s*人|联\s*系\s*电\s*话|咨\s*询\s*电\s*话|办\s*公\s*电\s*话|电\s*话|座\s*机|固\s*话|"
@@ -22,11 +23,6 @@ LABEL = re.compile(
 KINDS = {"联系人": "name", "传真": "fax", "手机": "mobile", "移动电话": "mobile", "邮箱": "email",
          "电子邮箱": "email", "电子邮件": "email", "email": "email", "e-mail": "email", "地址": "address",
          "通讯地址": "address", "邮编": "postcode", "邮政编码": "postcode", "受理部门": "office"}
-PHONE = re.compile(
-    r"(?<![0-9A-Za-z_@.-])(?:1[3-9]\d{9}|(?:[（(]0\d{2,3}[)）]\s*|0\d{2,3}\s*[-－—]\s*)?\d{7,8}(?:\s*(?:-|转)\s*\d{1,5})?)(?![0-9A-Za-z_@])"
-)
-MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-EMAIL = re.compile(r"[A-Za-z0-9][\w.+-]*@[\w-]+(?:\.[\w-]+)+")
 NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}(?:先生|女士|同志)?$")
 OFFICE_END = r"(?:处|科|室|部|站|组|中心|办公室|秘书处|协会|联合会|学会|厅|局|委|总站|会务组|办)"
 OFFICE = re.compile(rf"^(?P<office>[^：，；\s]{{2,30}}?{OFFICE_END}(?:[（(][^）)]{{1,20}}[)）])?)\s*[：:]")
