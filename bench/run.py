@@ -114,6 +114,12 @@ def load_questions() -> tuple[list[str], Path]:
     return [str(c["q"]) for c in cases if isinstance(c, dict) and str(c.get("q", "")).strip()], path
 
 
+def load_dialogues() -> list[list[str]]:
+    """The development conversations the project keeps: each a list of turns sent one after another."""
+    cases = yaml.safe_load((ROOT / "tests" / "data" / "dev_dialogues_v2.yaml").read_text(encoding="utf-8")) or []
+    return [[str(t) for t in c["turns"]] for c in cases if isinstance(c, dict) and c.get("turns")]
+
+
 def steady_p99(rounds: list[list[float]], blocks: int = 5) -> float:
     """p99 per block of rounds, median over blocks: one burst of other work on the box cannot set it alone."""
     size = max(1, len(rounds) // blocks)
@@ -227,14 +233,30 @@ def section_latency(cfg: Config) -> list[Row]:
     for q in questions:  # warm both paths (regex caches, numpy dispatch)
         answer(q)
         jieba.lcut(q)
+    dialogues = load_dialogues()
+
+    def converse(turns: list[str], out: list[float]) -> None:
+        """One conversation, the context carried from turn to turn as every channel carries it."""
+        context = None
+        for turn in turns:
+            t0 = time.perf_counter()
+            _, context = engine.respond(Incoming(turn, "bench"), NOW, context)
+            out.append((time.perf_counter() - t0) * 1000)
+
+    for turns in dialogues:
+        converse(turns, [])
     answer_rounds: list[list[float]] = []
     cut_rounds: list[list[float]] = []
-    for _ in range(cfg.latency_rounds):  # alternate, so drift in machine load hits both alike
+    turn_rounds: list[list[float]] = []
+    for _ in range(cfg.latency_rounds):  # alternate, so drift in machine load hits all alike
         answer_rounds.append([])
         cut_rounds.append([])
+        turn_rounds.append([])
         timed_ms(answer, questions, answer_rounds[-1])
         timed_ms(jieba.lcut, questions, cut_rounds[-1])
-    answers, cuts = sum(answer_rounds, []), sum(cut_rounds, [])
+        for turns in dialogues:
+            converse(turns, turn_rounds[-1])
+    answers, cuts, turns_ms = sum(answer_rounds, []), sum(cut_rounds, []), sum(turn_rounds, [])
 
     index = engine.index
     analyses = [index.analyze(q) for q in questions]
@@ -251,6 +273,7 @@ def section_latency(cfg: Config) -> list[Row]:
         timed_ms(index.reference_search, analyses, ref)
 
     p50, p99 = percentile(answers, 50), steady_p99(answer_rounds)
+    t50, t99 = percentile(turns_ms, 50), steady_p99(turn_rounds)
     c50, c99 = percentile(cuts, 50), steady_p99(cut_rounds)
     f50, r50 = percentile(fast, 50), percentile(ref, 50)
     n = f"{len(questions)} q × {cfg.latency_rounds}"
@@ -275,6 +298,22 @@ def section_latency(cfg: Config) -> list[Row]:
             ratio(p99, c99),
             "≤ 1 ms",
             verdict(p99 <= 1.0),
+        ),
+        Row(
+            f"conversation turn p50 ms ({len(dialogues)} dialogues × {cfg.latency_rounds}, context carried) vs jieba.lcut",
+            f"{t50:.3f}",
+            f"{c50:.3f}",
+            ratio(t50, c50),
+            "≤ 0.25 ms",
+            verdict(t50 <= 0.25),
+        ),
+        Row(
+            "conversation turn p99 ms (median of 5 block p99s) vs jieba.lcut",
+            f"{t99:.3f}",
+            f"{c99:.3f}",
+            ratio(t99, c99),
+            "≤ 1 ms",
+            verdict(t99 <= 1.0),
         ),
         Row(
             "fast search = sklearn reference (ranking, scores)",

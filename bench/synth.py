@@ -137,14 +137,16 @@ def _notice(doc_no: int, units: int, rng: random.Random, src: Source, used: set[
                 "questions": [f"{topic}总结什么时候交", f"{topic}几时截止", f"{topic}材料报送给谁"],
             }
         ]
+        name = rng.choice(("潘泽军", "陈小明", "李华", "黄志强", "林晓"))
+        phone = f"020-8{rng.randrange(10**6, 10**7)}"
         notice["contacts"] = [
             {
                 "id": f"{prefix}-contact",
-                "name": rng.choice(("潘泽军", "陈小明", "李华", "黄志强", "林晓")),
-                "phone": f"020-8{rng.randrange(10**6, 10**7)}",
+                "name": name,
+                "phone": phone,
                 "office": "工程质量安全监管处",
                 "section": "文尾",
-                "text": f"（联系人及电话见文尾，{topic}事项请咨询工程质量安全监管处）",
+                "text": f"（{topic}事项联系人：{name}，联系电话：{phone}）",
                 "questions": [f"{topic}联系人是谁", f"{topic}打哪个电话", f"{topic}找谁问"],
             }
         ]

@@ -5,6 +5,7 @@ All wording comes from the knowledge's templates; this module only decides what 
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -50,9 +51,11 @@ def _fill_line(line: str, values: dict[str, object]) -> str | None:
     "请联系。"; within a line, a clause between commas whose facts are all missing goes too
     ("{name}，电话{phone}，邮箱{email}" without an email reads "张三，电话…").
     """
+    if "{" not in line and "}" not in line:
+        return line
     if _all_empty(line, values):
         return None
-    pieces = _CLAUSE_BREAK.split(line)  # clause, separator, clause, …
+    pieces = _clauses(line)  # clause, separator, clause, …
     kept = pieces[0] if not _all_empty(pieces[0], values) else ""
     for separator, clause in zip(pieces[1::2], pieces[2::2], strict=True):
         if _all_empty(clause, values):
@@ -65,8 +68,19 @@ def _fill_line(line: str, values: dict[str, object]) -> str | None:
 
 def _all_empty(text: str, values: dict[str, object]) -> bool:
     """True when `text` has placeholders and every one of them is empty."""
-    names = [name for _, name, _, _ in string.Formatter().parse(text) if name]
-    return bool(names) and not any(str(values.get(re.split(r"[.\[]", name)[0], "") or "").strip() for name in names)
+    names = _placeholders(text)
+    return bool(names) and not any(str(values.get(name, "") or "").strip() for name in names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(text: str) -> tuple[str, ...]:
+    """The value names a template text uses ({contact.name} uses contact); templates are few, so remembered."""
+    return tuple(re.split(r"[.\[]", name)[0] for _, name, _, _ in string.Formatter().parse(text) if name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _clauses(line: str) -> tuple[str, ...]:
+    return tuple(_CLAUSE_BREAK.split(line))
 
 
 _CLAUSE_BREAK = re.compile(r"([，；、])")

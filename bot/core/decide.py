@@ -413,9 +413,8 @@ class Turn:
         anywhere = set(strict) & {"countdown", "phone", "fax", "email", "recipient"}  # facts of deadlines and contacts
         for doc in docs:
             holders = [
-                u for u in self.k.units.values()
-                if u.document == doc.id
-                and (u.kind in ("deadline", "contact") or not anywhere)
+                u for u in self.index.units_by_document.get(doc.id, [])
+                if (u.kind in ("deadline", "contact") or not anywhere)
                 and all(s in facts[u.id].kinds for s in strict)
             ]
             if not anywhere:  # "要交钱吗": the one part of the notice that speaks of money, if it is about this

@@ -108,23 +108,43 @@ class Facts:
                     org = unit.table.cell(row, "org")
                     if org:
                         self.parties.add(self.norm(org))
-        self._elsewhere: dict[str, str] = {}  # per unit: the normalised texts of every other unit
-        texts = {u.id: self.norm(f"{u.title}{u.text}") for u in knowledge.units.values()}
-        everything = "\n".join(texts.values())
-        for unit_id, own in texts.items():
-            self._elsewhere[unit_id] = everything.replace(own, "")
-        self._party_keys = sorted(
-            {(_normalise_party(p), p) for p in self.parties if len(_normalise_party(p)) >= 3},
-            key=lambda kv: -len(kv[0]),
-        )
+        # Per citing unit: the stretches of its citations' titles that other units use too (worked out
+        # once, for the few units that cite; a copy of every other text per unit would grow as n²).
+        self._shared_pieces: dict[str, frozenset[str]] = {}
+        citing = [u for u in knowledge.units.values() if self.by_unit[u.id].citations]
+        if citing:
+            wanted = {u.id: _pieces(self.by_unit[u.id].citations) for u in citing}
+            every = frozenset().union(*wanted.values())
+            users: dict[str, int] = {}  # how many units' texts use each piece
+            found: dict[str, frozenset[str]] = {}
+            for unit in knowledge.units.values():
+                text = self.norm(f"{unit.title}{unit.text}")
+                here = frozenset(w for n in (6, 5, 4) for i in range(len(text) - n + 1) if (w := text[i : i + n]) in every)
+                found[unit.id] = here
+                for w in here:
+                    users[w] = users.get(w, 0) + 1
+            for unit in citing:
+                own = found[unit.id]
+                self._shared_pieces[unit.id] = frozenset(w for w in wanted[unit.id] if users.get(w, 0) > (w in own))
+        # Parties by their normalised key, so a question is matched by its own substrings (a few hundred
+        # lookups) rather than by testing every party the knowledge names (thousands, in a large one).
+        self._party_keys: dict[str, list[str]] = {}
+        for party in sorted(self.parties):
+            key = _normalise_party(party)
+            if len(key) >= 3:
+                self._party_keys.setdefault(key, []).append(party)
+        self._longest_party = max(map(len, self._party_keys), default=0)
 
     def parties_in(self, normalized: str) -> list[str]:
         """Parties a question names: those the knowledge mentions, and bureaus or associations it does not."""
         compact = normalized.replace(" ", "")
         found: list[str] = []
-        for key, party in self._party_keys:
-            if key in compact and not any(key in f for f in found):
-                found.append(party)
+        n = len(compact)
+        keys = {compact[i:j] for i in range(n) for j in range(i + 3, min(n, i + self._longest_party) + 1)}
+        for key in sorted(keys & self._party_keys.keys(), key=lambda k: (-len(k), k)):  # longest first
+            for party in self._party_keys[key]:
+                if not any(key in f for f in found):
+                    found.append(party)
         for m in _ASKED_PARTY.finditer(compact):
             name = m.group(0)
             if not _NOT_A_PARTY.search(name) and not any(name in f or f in name for f in found):
@@ -215,7 +235,7 @@ class Facts:
         compact = normalized.replace(" ", "")
         if not _DOCUMENT_NOUN.search(compact):
             return None
-        elsewhere = self._elsewhere.get(unit_id, "")
+        shared = self._shared_pieces.get(unit_id, frozenset())
         for citation in self.by_unit.get(unit_id, UnitFacts()).citations:
             if citation.number:
                 serial = re.search(r"(\d+)号", citation.number)
@@ -226,9 +246,14 @@ class Facts:
             for size in (6, 5, 4):
                 for i in range(len(key) - size + 1):
                     piece = key[i : i + size]
-                    if piece in compact and piece not in own_title and piece not in elsewhere:
+                    if piece in compact and piece not in own_title and piece not in shared:
                         return citation
         return None
+
+
+def _pieces(citations: list[Citation] | tuple[Citation, ...]) -> frozenset[str]:
+    """The 4- to 6-character stretches of the cited titles' keys: how a question may name a cited document."""
+    return frozenset(c.key[i : i + n] for c in citations for n in (6, 5, 4) for i in range(len(c.key) - n + 1))
 
 
 def _distinctive(title: str) -> str:

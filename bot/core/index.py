@@ -204,7 +204,9 @@ class Index:
         self.unit_for_intent: dict[tuple[str, str], Unit] = {}
         self.contact_unit: dict[str, Unit] = {}
         self.tables_by_document: dict[str, list[Unit]] = {}
+        self.units_by_document: dict[str, list[Unit]] = {}
         for unit in k.units.values():
+            self.units_by_document.setdefault(unit.document, []).append(unit)
             if unit.intent in _FIXED_INTENTS and unit.kind in ("deadline", "contact", "table"):
                 self.unit_for_intent.setdefault((unit.document, unit.intent), unit)
             if unit.contact:

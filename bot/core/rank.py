@@ -149,14 +149,13 @@ def notice_suggestions(index: Index, kept: list[str]) -> list[str]:
     Staff's list is written for one notice; with next year's alone, "观摩项目有哪些" may ask for
     something it does not have, so the notice's deadlines, contact, tables and parts fill the rest.
     """
-    k = index.knowledge
     out = list(kept)
     newest = index.documents_newest_first[0].id if index.documents_newest_first else None
 
     def order(u: Unit) -> int:
         return {"deadline": 0, "contact": 1, "table": 2}.get(u.kind, 4 if u.intent == "document" else 3)
 
-    units = [u for u in k.units.values() if u.document == newest and u.kind != "item"]
+    units = [u for u in index.units_by_document.get(newest or "", []) if u.kind != "item"]
     for unit in sorted(units, key=order):
         if len(out) >= MAX_SUGGESTED:
             break

@@ -18,6 +18,7 @@ import jieba
 import zhconv
 
 from bot.core.model import Lexicon
+from bot.core.segment import dag_cut
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -162,7 +163,7 @@ class Segmenter:
 
     def words(self, text: str) -> list[str]:
         """Segment without the HMM so new words stay stable between runs."""
-        return [w for w in self._tok.lcut(text, HMM=False) if w.strip()]
+        return [w for w in dag_cut(self._tok, text) if w.strip()]
 
     def indexed_words(self, text: str) -> list[str]:
         """words() remembered across reloads, for the knowledge's own texts (not for user questions)."""
@@ -178,7 +179,7 @@ class Segmenter:
 def _segment_shared(text: str) -> list[str]:
     tok = Segmenter._shared
     assert tok is not None
-    return [w for w in tok.lcut(text, HMM=False) if w.strip()]
+    return [w for w in dag_cut(tok, text) if w.strip()]
 
 
 Segmenter._memo = BuildMemo(_segment_shared)

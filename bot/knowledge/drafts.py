@@ -12,9 +12,12 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.knowledge.check import Checker, Problem
-from bot.knowledge.ingest.draft import IngestResult, ingest_file
+
+if TYPE_CHECKING:  # ingest reads Word, PDF and HTML: imported on the first upload, not at every start
+    from bot.knowledge.ingest.draft import IngestResult
 
 MAX_UPLOAD = 5 * 1024 * 1024  # bytes of one uploaded notice
 _NAME = re.compile(r"[a-z0-9]{12}")
@@ -25,6 +28,8 @@ def read_upload(data: bytes, filename: str) -> IngestResult:
 
     Raises ValueError with a message for staff when the file cannot be read.
     """
+    from bot.knowledge.ingest.draft import ingest_file
+
     if not data.strip():
         raise ValueError("上传的文件是空的。")
     return ingest_file(data, filename)

@@ -8,6 +8,7 @@ logging out or removing the account bumps it, which ends every session issued be
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -55,7 +56,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-_DUMMY = hash_password(secrets.token_hex(16))  # checked for unknown names, so timing does not tell who exists
+@functools.cache
+def _dummy() -> str:
+    """A hash checked for unknown names, so timing does not tell who exists; made on the first login,
+    not at import (scrypt takes 16 MB and tens of milliseconds, which every start would pay)."""
+    return hash_password(secrets.token_hex(16))
 
 
 def check_password_rules(password: str) -> str | None:
@@ -182,7 +187,7 @@ class Accounts:
         """Check a password, counting failures: the fifth in a row locks the account for LOCK_FOR."""
         rows = self.store._read("SELECT * FROM accounts WHERE name = ?", (name,))
         if not rows:
-            verify_password(password, _DUMMY)
+            verify_password(password, _dummy())
             return Login(None, "bad")
         account = _account(rows[0])
         if account.locked(now):

@@ -23,7 +23,7 @@ import bot.core as core_package
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "index.npz"
-_SHAPING_MODULES = ("model.py", "text.py", "entities.py", "index.py", "space.py", "spelling.py")
+_SHAPING_MODULES = ("model.py", "text.py", "entities.py", "index.py", "space.py", "segment.py", "spelling.py")
 
 
 def _code_fingerprint() -> str:

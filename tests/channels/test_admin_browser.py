@@ -374,5 +374,6 @@ def test_console_pages_are_accessible(browser, console):
     # the whole login works from the keyboard alone
     browser.delete_all_cookies()
     browser.get(live.url + "/admin/login")
+    wait(browser).until(lambda d: d.switch_to.active_element.get_attribute("name") == "username")  # autofocus landed
     browser.switch_to.active_element.send_keys("wangmin", Keys.TAB, PASSWORD, Keys.ENTER)
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "header nav"))

@@ -44,3 +44,26 @@ def test_chinese_numeral_dates_read_as_dates() -> None:
     assert parse_cn_date("二0一二年十二月三十一日") == date(2012, 12, 31)
     assert parse_cn_date("十九大以来") is None
     assert arabic_dates("一是要加强") == "一是要加强"
+
+
+def test_segmentation_is_jiebas_own_on_every_text_and_question_kept(engine: Engine) -> None:
+    """The faster cut must give jieba's words exactly: the index is fitted and queried with it."""
+    from pathlib import Path
+
+    import yaml
+
+    from bot.core.segment import dag_cut
+    from tests.conftest import ROOT
+
+    tok = engine.index.segmenter._tok  # the shared tokenizer, with the knowledge's own words added
+    texts = [t for u in engine.knowledge.units.values() for t in (u.title, u.text, *u.questions)]
+    for path in [*(ROOT / "knowledge" / "sources").glob("*.txt"), *(ROOT / "tests" / "notices" / "fixtures").glob("*.txt")]:
+        if ".gbk." not in path.name:
+            texts += path.read_text(encoding="utf-8").splitlines()
+    for path in (ROOT / "tests" / "data").glob("*.yaml"):
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        texts += [str(c["q"]) for c in data if isinstance(c, dict) and "q" in c] if isinstance(data, list) else []
+    texts += ["", "  ", "abc 123 ｘｙ", "020-83133733，jt-zac@gd.gov.cn", "第3个项目\r\n谁施工", "a1b2 c#d 5%"]
+    assert len(texts) > 1500
+    different = [t for t in texts if dag_cut(tok, t) != tok.lcut(t, HMM=False)]
+    assert different == []
