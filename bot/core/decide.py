@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 
 from bot.core.compose import Composer, Rows, fill
-from bot.core.facts import same_party
+from bot.core.facts import ENDING, same_party
 from bot.core.followup import FollowUps
 from bot.core.index import Analysis, Index, fold_number
 from bot.core.model import Context, Document, Knowledge, Reply, Target, Unit
@@ -153,8 +153,8 @@ class Turn:
             return self.route(part, analysis, docs, strict, ranked, why)
         if not target.is_unit:
             intent = k.intents[target.name]
-            if intent.action and score < ACTION_THRESHOLD:
-                return self.decline(ranked, f"像是“{intent.name}”，但把握不够"), Context()
+            if intent.action and score < ACTION_THRESHOLD:  # "要唔要交钱" is not "不要提醒": a fact asked may still answer
+                return self.route(part, analysis, docs, strict, ranked, f"像是“{intent.name}”，但把握不够")
             reply = Reply(
                 text=fill(intent.reply, **self.c.values()),
                 intent=intent.name,
@@ -200,6 +200,9 @@ class Turn:
             if alternative is None:
                 return self.not_stated(unit, self._subject(analysis, unit), index.reader.asks[missing[0]].label, ranked)
             unit, score = alternative
+        if "date" in strict and facts.by_unit[unit.id].starts_only and ENDING.search(part.text):
+            # "领证书截止到几时" beside "自3月6日起领取": the notice says when it starts, not when it ends
+            return self.not_stated(unit, self._subject(analysis, unit), "截止日期", ranked)
         if set(strict) & PARTY_KINDS:
             holders = facts.by_unit[unit.id].holders
             named = facts.parties_in(analysis.normalized) + [e.canonical for e in analysis.entities if e.role == "org"]
@@ -280,7 +283,7 @@ class Turn:
         self, part: Part, analysis: Analysis, docs: list[Document], strict: tuple[str, ...], ranked: list[tuple[Target, float]], why: str
     ) -> tuple[Reply, Context]:
         """Retrieval was unsure; a question that only asks for a kind the newest notice holds once is still answered."""
-        unit = self._only_holder(docs, strict, analysis) if strict else None
+        unit = self._only_holder(docs, strict, analysis, ranked, part) if strict else None
         if unit is None and analysis.entities:
             table = table_for(self.index, docs, None, analysis.entities)
             held = self.index.facts.by_unit[table.id].kinds if table is not None else set()
@@ -407,8 +410,14 @@ class Turn:
                 return self.k.units[target.name], score
         return None
 
-    def _only_holder(self, docs: list[Document], strict: tuple[str, ...], analysis: Analysis) -> Unit | None:
-        """The one unit of the preferred document holding the kind asked (countdown → its deadline)."""
+    def _only_holder(
+        self, docs: list[Document], strict: tuple[str, ...], analysis: Analysis, ranked: list[tuple[Target, float]], part: Part
+    ) -> Unit | None:
+        """The one unit of the preferred document holding the kind asked (countdown → its deadline).
+
+        Several parts may hold it and speak of everything asked ("视频多长": a section and the deadline
+        quoting the same sentence): then the one retrieval ranks first.
+        """
         facts = self.index.facts.by_unit
         anywhere = set(strict) & {"countdown", "phone", "fax", "email", "recipient"}  # facts of deadlines and contacts
         for doc in docs:
@@ -418,8 +427,14 @@ class Turn:
                 and all(s in facts[u.id].kinds for s in strict)
             ]
             if not anywhere:  # "要交钱吗": the one part of the notice that speaks of money, if it is about this
-                content = [w for w in self._content_words(Part(analysis.normalized, analysis.normalized, strict, False, ()), analysis)]
+                content = self._content_words(part, analysis)
                 holders = [u for u in holders if not content or self._coverage(u.id, content) > 0] if len(holders) > 1 else holders
+                full = [u for u in holders if content and self._coverage(u.id, content) == 1.0]
+                if len(holders) > 1 and full and "date" not in strict:  # a notice has many dates: never guess one
+                    order = {t.name: i for i, (t, _) in enumerate(ranked) if t.is_unit}
+                    best = min(full, key=lambda u: order.get(u.id, len(order)))
+                    if best.id in order:
+                        return best
             dated = [u for u in holders if u.deadline and mentions_date(analysis.normalized, u.deadline.date)]
             if len(dated) == 1:
                 return dated[0]

@@ -28,7 +28,10 @@ _CONDITION = re.compile(r"条件|资格|须具备|应具备|应当具备|符合�
 _PROCEDURE = re.compile(r"报名|报考|申报方式|申报程序|申请方式|登录[\u4e00-\u9fff]{0,8}系统|网上申报")
 _SIZE = re.compile(r"\d+\s*(?:层|米|平方米|万平方米|㎡|亿元|万元)")
 _NUMBER = re.compile(r"[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号")
-_LENGTH = re.compile(r"\d+\s*字|字数|篇幅|\d+\s*页")
+_START = re.compile(r"\s*(?:\d{1,2}\s*[日号])?\s*(?:起|开始|开放|启动|开通)")  # right after a date: it starts then
+# A question about when something ends, not when it is or starts.
+ENDING = re.compile(r"截止|最迟|最晚|期限|到什么时候|到哪天|到几号")
+_LENGTH = re.compile(r"\d+\s*字|字数|篇幅|\d+\s*页|\d+\s*(?:分钟|小时)|时长")  # how long a text, a video, a talk
 _FORM = re.compile(r"模板|范本|样表|格式")
 _ISSUED = re.compile(r"(?:\d{4}\s*年)?\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日|[上中下]旬|底)?[^。《]{0,6}(?:印发|发布|下发|出台|公布)")
 _ROLE_WORDS = ("项目经理", "厅长", "局长", "处长", "会长", "秘书长", "主任", "总工")
@@ -67,6 +70,7 @@ class UnitFacts:
     kinds: set[str] = field(default_factory=set)
     holders: set[str] = field(default_factory=set)  # normalised party names the unit's facts are about
     citations: list[Citation] = field(default_factory=list)
+    starts_only: bool = False  # every date it gives is when something begins (自3月6日起), none an end
 
 
 def _normalise_party(name: str) -> str:
@@ -204,6 +208,9 @@ class Facts:
         ):
             if pattern.search(text):
                 kinds.add(kind)
+        if "date" in kinds and unit.deadline is None:
+            dates = list(_DATE.finditer(text))
+            facts.starts_only = bool(dates) and all(_START.match(text, m.end()) for m in dates)
         if any(word in text for word in _ROLE_WORDS):
             kinds.add("role_person")
         if issuer:

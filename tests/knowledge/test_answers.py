@@ -22,7 +22,7 @@ from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, SHANGHAI
 from tests.knowledge.notice_checks import FIXTURES, expect, names, when
 
-OVERALL_FLOOR = 0.68  # measured 0.73 (128/176) with the engine of this commit
+OVERALL_FLOOR = 0.7  # measured 0.76 (133/176) with the engine of this commit
 NEXT_YEAR_FLOOR = 0.9  # the 2022 Quality Month notice in the 2021 layout: measured 1.0 (12/12)
 DEV_SET_FLOOR = 0.8  # the 2021 notice's development questions on its own draft, before any review: measured 0.89 (66/74)
 
@@ -113,3 +113,23 @@ def test_a_draft_suggests_only_what_it_answers_and_never_an_empty_contact(tmp_pa
         for question in reply.suggestions:
             offered = engine.answer(Incoming(question), now)
             assert not offered.fallback and offered.sources, (name, question, offered.text)
+
+
+def test_a_date_things_start_from_answers_when_but_not_until_when(tmp_path: Path) -> None:
+    name = "gdszxh-2023-certificate-notice"
+    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    start = engine.answer(Incoming("证书几时可以领"), now)
+    assert not start.fallback and "3月6日" in start.text
+    end = engine.answer(Incoming("领证书截止到几时"), now)
+    assert end.fallback and "没有写明" in end.text and "3月6日" not in end.text
+
+
+def test_a_length_asked_of_two_parts_quoting_the_same_sentence_is_answered(tmp_path: Path) -> None:
+    name = "cca-2025-bim-contest"
+    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    for question, fact in (("视频可以几长", "5分钟"), ("文本最多几页", "30页")):
+        reply = engine.answer(Incoming(question), now)
+        assert not reply.fallback and fact in reply.text, (question, reply.text)
+    assert "不向参加单位收取任何费用" in engine.answer(Incoming("要唔要交钱"), now).text
