@@ -240,7 +240,7 @@ async def test_console_off_means_no_console(aiohttp_client, tmp_path):
 
 
 async def test_paraphrase_from_the_review_list_answers_the_question(client, services):
-    question = "质量月的小结要寄给谁"
+    question = "质量月的小结呈交对象"
     assert services.ask(Incoming(question, "web")).fallback
     token = await login(client, "clerk")
     page = await (await client.get("/admin/review")).text()

@@ -36,7 +36,7 @@ from tests.fakes.bot_api import TOKEN, FakeBotApi
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 SHOTS = os.environ.get("SCREENSHOTS", "")  # a folder: `make screenshots` sets docs/screenshots
-DECLINED = "质量月的小结要寄给谁"  # the 2021 notice answers it (summary-report) but no paraphrase says so
+DECLINED = "质量月的小结呈交对象"  # the 2021 notice answers it (summary-report) but no paraphrase says so
 NOTICE_2022 = ROOT / "tests" / "notices" / "gd-2022-quality-month.txt"
 CHATS = (5001, 5002)
 
@@ -211,7 +211,7 @@ def test_declined_question_is_taught_from_the_review_list_and_then_answered(brow
     shot(browser, "review")
     submit(browser, "加为问法", card)
     message = flash(browser)
-    assert "已把“质量月的小结要寄给谁”加为“summary-report”的问法" in message and "现在这个问题回答" in message
+    assert "已把“质量月的小结呈交对象”加为“summary-report”的问法" in message and "现在这个问题回答" in message
     assert DECLINED not in [q.text for q in browser.find_elements(By.CSS_SELECTOR, ".review-item .question")]
 
     open_page(browser, live)

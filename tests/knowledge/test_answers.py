@@ -22,7 +22,7 @@ from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, SHANGHAI
 from tests.knowledge.notice_checks import FIXTURES, expect, names, when
 
-OVERALL_FLOOR = 0.7  # measured 0.76 (133/176) with the engine of this commit
+OVERALL_FLOOR = 0.72  # measured 0.77 (136/176) with the engine of this commit
 NEXT_YEAR_FLOOR = 0.9  # the 2022 Quality Month notice in the 2021 layout: measured 1.0 (12/12)
 DEV_SET_FLOOR = 0.8  # the 2021 notice's development questions on its own draft, before any review: measured 0.89 (66/74)
 
@@ -133,3 +133,14 @@ def test_a_length_asked_of_two_parts_quoting_the_same_sentence_is_answered(tmp_p
         reply = engine.answer(Incoming(question), now)
         assert not reply.fallback and fact in reply.text, (question, reply.text)
     assert "不向参加单位收取任何费用" in engine.answer(Incoming("要唔要交钱"), now).text
+
+
+def test_where_material_goes_is_the_deadline_and_a_shared_office_line_answers_for_all(tmp_path: Path) -> None:
+    name, other = "gzcia-2020-report-letter", "szcia-2018-training"
+    letter = engine_for(tmp_path / name / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    reply = letter.answer(Incoming("电子版发去边度"), now)
+    assert not reply.fallback and "gzjzy-fzb@example.com" in reply.text, reply.text
+    training = engine_for(tmp_path / other / "knowledge", {other: ingest_file(FIXTURES / f"{other}.txt", doc_id=other)})
+    reply = training.answer(Incoming("座机号码"), when(expect(other)).replace(tzinfo=SHANGHAI))
+    assert not reply.fallback and "83276640" in reply.text, reply.text
