@@ -32,6 +32,7 @@ from bot.core.text import PLACEHOLDERS
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
 OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
 ALTERNATIVE_GAP = 0.35  # ... and is at most this far below the top
+COUNTED_MIN = 0.12  # "几张" asked of a part that gives a number and uses every word asked: the words decide
 ALTERNATIVE_MIN = 0.2  # a lower-ranked unit that holds the kind asked may answer from this score
 COVER_WEIGHT = 0.12  # the best candidates are re-ranked by how many of the question's words they use
 COVER_DEPTH = 6
@@ -293,6 +294,8 @@ class Turn:
                 rows = select_rows(table, analysis, self.situation)
                 if rows.indexes:
                     return self.rows_reply(table, rows, analysis, part, reason="问题提到表格中的名称：列出对应的行")
+        if unit is None and "count" in part.asks:
+            unit = self._counted(part, analysis, ranked)
         if unit is None:
             return self.decline(ranked, why), Context()
         return self.checked(part, analysis, unit, max(THRESHOLD, ranked[0][1] if ranked else 0.0), [(Target.unit(unit.id), 1.0), *ranked], strict)
@@ -408,6 +411,19 @@ class Turn:
                 continue
             if all(kind in facts[target.name].kinds for kind in strict):
                 return self.k.units[target.name], score
+        return None
+
+    def _counted(self, part: Part, analysis: Analysis, ranked: list[tuple[Target, float]]) -> Unit | None:
+        """"每个区推荐几个项目": among the best few candidates, the first that gives a number of something
+        and uses every word the question is about; retrieval alone was unsure, the words decide."""
+        content = self._content_words(part, analysis)
+        if not content:
+            return None
+        facts = self.index.facts.by_unit
+        for target, score in ranked[:3]:
+            if target.is_unit and score >= COUNTED_MIN and "quantity" in facts[target.name].kinds:
+                if self._coverage(target.name, content, halves=True) == 1.0:
+                    return self.k.units[target.name]
         return None
 
     def _only_holder(

@@ -26,6 +26,8 @@ _WECHAT = re.compile(r"微信")
 _POSITION = re.compile(r"职务|职位")
 _CONDITION = re.compile(r"条件|资格|须具备|应具备|应当具备|符合以下|符合下列")
 _PROCEDURE = re.compile(r"报名|报考|申报方式|申报程序|申请方式|登录[\u4e00-\u9fff]{0,8}系统|网上申报")
+# How many of something the text gives: 推荐1个, 3至5张, 每家限报5人, 一份.
+_QUANTITY = re.compile(r"(?:\d+|[一二两三四五六七八九十]+)\s*(?:(?:至|到|-|~|～)\s*(?:\d+|[一二两三四五六七八九十]+)\s*)?(?:个|张|份|项|人|名|家|篇|条|次|件|本|套|组)")
 _SIZE = re.compile(r"\d+\s*(?:层|米|平方米|万平方米|㎡|亿元|万元)")
 _NUMBER = re.compile(r"[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号")
 _START = re.compile(r"\s*(?:\d{1,2}\s*[日号])?\s*(?:起|开始|开放|启动|开通)")  # right after a date: it starts then
@@ -205,6 +207,7 @@ class Facts:
             ("number", _NUMBER),
             ("length", _LENGTH),
             ("form", _FORM),
+            ("quantity", _QUANTITY),
         ):
             if pattern.search(text):
                 kinds.add(kind)

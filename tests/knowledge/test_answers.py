@@ -22,7 +22,7 @@ from bot.service import load_engine
 from tests.conftest import DEV_SET, INTENTS, KNOWLEDGE, SHANGHAI
 from tests.knowledge.notice_checks import FIXTURES, expect, names, when
 
-OVERALL_FLOOR = 0.72  # measured 0.77 (136/176) with the engine of this commit
+OVERALL_FLOOR = 0.75  # measured 0.80 (141/176) with the engine of this commit
 NEXT_YEAR_FLOOR = 0.9  # the 2022 Quality Month notice in the 2021 layout: measured 1.0 (12/12)
 DEV_SET_FLOOR = 0.8  # the 2021 notice's development questions on its own draft, before any review: measured 0.89 (66/74)
 
@@ -144,3 +144,13 @@ def test_where_material_goes_is_the_deadline_and_a_shared_office_line_answers_fo
     training = engine_for(tmp_path / other / "knowledge", {other: ingest_file(FIXTURES / f"{other}.txt", doc_id=other)})
     reply = training.answer(Incoming("座机号码"), when(expect(other)).replace(tzinfo=SHANGHAI))
     assert not reply.fallback and "83276640" in reply.text, reply.text
+
+
+def test_how_many_is_answered_by_the_part_that_gives_a_number_of_what_was_asked(tmp_path: Path) -> None:
+    name = "szzjj-2024-quality-month-plan"
+    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    for question, fact in (("每个区推荐几个项目", "1个"), ("总结要附几张相", "3至5张")):
+        reply = engine.answer(Incoming(question), now)
+        assert not reply.fallback and fact in reply.text, (question, reply.text)
+    assert engine.answer(Incoming("每个区要交几份检讨书"), now).fallback  # nothing says how many of those
