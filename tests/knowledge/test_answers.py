@@ -35,6 +35,12 @@ def engine_for(folder: Path, drafts: dict[str, IngestResult]) -> Engine:
     return load_engine(folder, INTENTS)
 
 
+def draft_engine(tmp_path: Path, name: str) -> tuple[Engine, datetime]:
+    """The bot on one fixture notice's raw draft, and the moment its questions are asked."""
+    engine = engine_for(tmp_path / name / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
+    return engine, when(expect(name)).replace(tzinfo=SHANGHAI)
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, int, list[str]]]:
     out = {}
@@ -104,8 +110,7 @@ def test_a_draft_suggests_only_what_it_answers_and_never_an_empty_contact(tmp_pa
     """Staff's suggestions are written for the 2021 notice: beside another notice alone, those it does not
     answer give way to the notice's own questions, and a line whose facts are all missing is left out."""
     for name in names():
-        engine = engine_for(tmp_path / name / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
-        now = when(expect(name)).replace(tzinfo=SHANGHAI)
+        engine, now = draft_engine(tmp_path, name)
         reply = engine.answer(Incoming("食堂几点开饭"), now)
         assert reply.fallback, name
         assert "请联系。" not in reply.text and "我可以回答：。" not in reply.text and "：\n" not in reply.text, (name, reply.text)
@@ -117,8 +122,7 @@ def test_a_draft_suggests_only_what_it_answers_and_never_an_empty_contact(tmp_pa
 
 def test_a_date_things_start_from_answers_when_but_not_until_when(tmp_path: Path) -> None:
     name = "gdszxh-2023-certificate-notice"
-    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
-    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    engine, now = draft_engine(tmp_path, name)
     start = engine.answer(Incoming("证书几时可以领"), now)
     assert not start.fallback and "3月6日" in start.text
     end = engine.answer(Incoming("领证书截止到几时"), now)
@@ -127,8 +131,7 @@ def test_a_date_things_start_from_answers_when_but_not_until_when(tmp_path: Path
 
 def test_a_length_asked_of_two_parts_quoting_the_same_sentence_is_answered(tmp_path: Path) -> None:
     name = "cca-2025-bim-contest"
-    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
-    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    engine, now = draft_engine(tmp_path, name)
     for question, fact in (("视频可以几长", "5分钟"), ("文本最多几页", "30页")):
         reply = engine.answer(Incoming(question), now)
         assert not reply.fallback and fact in reply.text, (question, reply.text)
@@ -137,19 +140,17 @@ def test_a_length_asked_of_two_parts_quoting_the_same_sentence_is_answered(tmp_p
 
 def test_where_material_goes_is_the_deadline_and_a_shared_office_line_answers_for_all(tmp_path: Path) -> None:
     name, other = "gzcia-2020-report-letter", "szcia-2018-training"
-    letter = engine_for(tmp_path / name / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
-    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    letter, now = draft_engine(tmp_path, name)
     reply = letter.answer(Incoming("电子版发去边度"), now)
     assert not reply.fallback and "gzjzy-fzb@example.com" in reply.text, reply.text
-    training = engine_for(tmp_path / other / "knowledge", {other: ingest_file(FIXTURES / f"{other}.txt", doc_id=other)})
-    reply = training.answer(Incoming("座机号码"), when(expect(other)).replace(tzinfo=SHANGHAI))
+    training, then = draft_engine(tmp_path, other)
+    reply = training.answer(Incoming("座机号码"), then)
     assert not reply.fallback and "83276640" in reply.text, reply.text
 
 
 def test_how_many_is_answered_by_the_part_that_gives_a_number_of_what_was_asked(tmp_path: Path) -> None:
     name = "szzjj-2024-quality-month-plan"
-    engine = engine_for(tmp_path / "knowledge", {name: ingest_file(FIXTURES / f"{name}.txt", doc_id=name)})
-    now = when(expect(name)).replace(tzinfo=SHANGHAI)
+    engine, now = draft_engine(tmp_path, name)
     for question, fact in (("每个区推荐几个项目", "1个"), ("总结要附几张相", "3至5张")):
         reply = engine.answer(Incoming(question), now)
         assert not reply.fallback and fact in reply.text, (question, reply.text)
