@@ -14,10 +14,11 @@ import yaml
 
 from bot.core.text import fold
 from bot.knowledge.check import Checker, join
-from bot.knowledge.patterns import EMAIL, PHONE
+from bot.knowledge.patterns import EMAIL
 
 # Field name -> how staff call it.
-_NUMBERS = {"phone": "电话", "mobile": "手机", "fax": "传真"}
+# Field name -> how staff call it, and the labels a notice puts before that kind of number.
+_NUMBERS = {"phone": ("电话", "电话|座机|固话"), "mobile": ("手机", "手机|移动电话"), "fax": ("传真", "传真")}
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
 
 
@@ -25,29 +26,41 @@ def _digits(value: str) -> str:
     return re.sub(r"\D", "", value)
 
 
-def contact_agrees(c: Checker, fields: dict[str, yaml.Node], path: str, values: dict[str, str], text: str) -> None:
-    """Report each phone, mobile, fax or email field the contact's text contradicts.
+def _numbers(text: str) -> list[str]:
+    """The phone numbers in a text or a field ("020-83560271、020-83560273" is two)."""
+    return [n.strip() for n in re.findall(r"[0-9][0-9\-－—（）() ]{5,}[0-9]", text) if len(_digits(n)) >= 7]
 
-    The text may name several people (one contact per person shares the line), so a number only the
-    text has is not an error; a field the text gives differently is.
+
+def _same_number(a: str, b: str) -> bool:
+    """020-83133733 and 83133733 are one number: the area code may be written or left out."""
+    return a == b or a.endswith(b) or b.endswith(a)
+
+
+def contact_agrees(c: Checker, fields: dict[str, yaml.Node], path: str, values: dict[str, str], text: str) -> None:
+    """Report a phone, mobile, fax, e-mail or name field that the contact's text gives differently.
+
+    Only what the text labels counts ("传真：…" against `fax`): a text may leave a number out, or name
+    several people whose contacts share the line, and neither is a contradiction.
     """
     text_node = fields["text"]
     where = f"{join(path, 'text')}（第 {text_node.start_mark.line + 1} 行）"
     said = fold(text)
-    numbers = {_digits(m.group()): m.group() for m in PHONE.finditer(said) if len(_digits(m.group())) >= 7}
-    emails = {m.group().lower() for m in EMAIL.finditer(said)}
-    for key, label in _NUMBERS.items():
+    name = values.get("name", "")
+    # A line naming several people ("吴俊鹏，电话：…；何慧敏，电话：…"): only this person's part counts.
+    pieces = [p for p in re.split(r"[；;\n]", said) if name and fold(name) in p]
+    own = "；".join(pieces) if pieces else said
+    for key, (label, labels) in _NUMBERS.items():
         value = values.get(key, "")
         if not value:
             continue
-        digits = _digits(value)
-        if numbers and not any(digits == n or digits.endswith(n) or n.endswith(digits) for n in numbers):
-            shown = "、".join(numbers.values())
+        given = [n for m in re.finditer(rf"(?:{labels})[^0-9\n]{{0,6}}([^，；。\n]*)", own) for n in _numbers(m.group(1))]
+        if given and any(not any(_same_number(_digits(v), _digits(g)) for g in given) for v in _numbers(value)):
+            shown = "、".join(given)
             c.fail(fields[key], join(path, key), f"{label} {value} 与 {where} 写的 {shown} 不一致：两处都会出现在回答里，请改成一样的")
     email = values.get("email", "")
+    emails = {m.group().lower() for m in EMAIL.finditer(said)}
     if email and emails and email.lower() not in emails:
         c.fail(fields["email"], join(path, "email"), f"邮箱 {email} 与 {where} 写的 {'、'.join(sorted(emails))} 不一致，请改成一样的")
-    name = values.get("name", "")
     if name and fold(name) not in said and "联系人" in said:
         c.fail(fields["name"], join(path, "name"), f"联系人“{name}”没有出现在 {where} 中，请核对两处是否一致")
 

@@ -303,3 +303,14 @@ def test_a_list_item_without_its_dash_is_named(kdir: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     found = problems_for(kdir)
     assert len(found) == 1 and "“- ”" in found[0], found
+
+
+def test_a_number_the_text_leaves_out_is_no_contradiction_but_a_labelled_one_is(kdir: Path) -> None:
+    path = kdir / "gd-2021-quality-month.yaml"
+    original = path.read_text(encoding="utf-8")
+    path.write_text(original.replace("，传真：020-83133587", "", 1), encoding="utf-8")  # the text omits the fax
+    assert load_knowledge(kdir, kdir.parent / "intents.yaml").units["contact"].contact.fax == "020-83133587"
+    path.write_text(original.replace("传真：020-83133587", "传真：020-83130000", 1), encoding="utf-8")
+    found = problems_for(kdir)
+    assert any("contacts[0].fax:" in p and "020-83130000" in p for p in found), found
+    assert not any("contacts[0].phone:" in p for p in found), found
