@@ -414,7 +414,7 @@ class Turn:
         return None
 
     def _counted(self, part: Part, analysis: Analysis, ranked: list[tuple[Target, float]]) -> Unit | None:
-        """"每个区推荐几个项目": among the best few candidates, the first that gives a number of something
+        """“每个区推荐几个项目”: among the best few candidates, the first that gives a number of something
         and uses every word the question is about; retrieval alone was unsure, the words decide."""
         content = self._content_words(part, analysis)
         if not content:
