@@ -19,12 +19,6 @@ from bot.knowledge.evaluate import SetSpec, load_cases, load_manifest, score
 from bot.service import load_engine
 from bot.state.conversations import Conversations
 
-# What `reminders` prints, in the words staff use.
-SEND_NAMES = {"sent": "已发送", "failed": "发送失败", "undeliverable": "无法送达", "blocked": "对方已退订或拉黑",
-              "skipped": "已跳过", "retried": "重试", "deferred": "额度用完、次日再发", "waiting": "渠道未开通、暂缓"}
-PLAN_NAMES = {"due": "到期待发", "planned": "计划中", "superseded": "已由更近的提醒代替", "before-subscription": "订阅前的（不发）",
-              "expired": "已过期"}
-
 
 def parse_now(value: str | None, settings: Settings) -> datetime | None:
     """--now: an ISO-8601 time; a naive one is taken as the bot's time zone."""
@@ -191,7 +185,7 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
     import asyncio
 
     from bot.app import build_services, send_due_once
-    from bot.state.insights import CHANNEL_NAMES, REMINDER_NAMES
+    from bot.state.insights import CHANNEL_NAMES, PLAN_NAMES, SEND_NAMES
     from bot.state.reminders import schedule
 
     settings = _settings(args)
@@ -215,7 +209,7 @@ def cmd_reminders(args: argparse.Namespace, out: TextIO) -> int:
         if not plan:
             out.write("没有待发的提醒（还没有订阅者，或截止日期都已过去）。\n")
         for p in plan:
-            status = PLAN_NAMES.get(p.status) or REMINDER_NAMES.get(p.status, p.status)
+            status = PLAN_NAMES.get(p.status, p.status)
             when = p.send_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
             ahead = f"提前 {p.offset} 天" if p.offset else "当天"
             out.write(f"{when}  {status}  {p.deadline_id}（{ahead}）  {CHANNEL_NAMES.get(p.channel, p.channel)} {p.chat}\n")

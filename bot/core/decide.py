@@ -18,7 +18,6 @@ from bot.core.index import Analysis, Index, fold_number
 from bot.core.model import Context, Document, Knowledge, Reply, Target, Unit
 from bot.core.question import Message, Part, QuestionReader, is_function_word
 from bot.core.rank import (
-    THRESHOLD,
     documents_for,
     mentions_date,
     related_questions,
@@ -29,6 +28,7 @@ from bot.core.rows import row_by_number, select_rows, table_for
 from bot.core.structure import read_pointer
 from bot.core.text import PLACEHOLDERS
 
+THRESHOLD = 0.34  # below this the best match is a guess: say so instead
 ACTION_THRESHOLD = 0.6  # subscribing someone has side effects: demand a clearer match
 OUT_OF_SCOPE_MARGIN = 0.06  # a real answer must beat the closest out-of-scope example by this much
 ALTERNATIVE_GAP = 0.35  # ... and is at most this far below the top
@@ -436,16 +436,17 @@ class Turn:
         """
         facts = self.index.facts.by_unit
         anywhere = set(strict) & {"countdown", "phone", "fax", "email", "recipient"}  # facts of deadlines and contacts
+        content = self._content_words(part, analysis) if not anywhere else []
         for doc in docs:
             holders = [
                 u for u in self.index.units_by_document.get(doc.id, [])
                 if (u.kind in ("deadline", "contact") or not anywhere)
                 and all(s in facts[u.id].kinds for s in strict)
             ]
-            if not anywhere:  # "要交钱吗": the one part of the notice that speaks of money, if it is about this
-                content = self._content_words(part, analysis)
-                holders = [u for u in holders if not content or self._coverage(u.id, content) > 0] if len(holders) > 1 else holders
-                full = [u for u in holders if content and self._coverage(u.id, content) == 1.0]
+            if content and len(holders) > 1:  # "要交钱吗": the one part of the notice that speaks of money, if it is about this
+                covered = {u.id: self._coverage(u.id, content) for u in holders}
+                holders = [u for u in holders if covered[u.id] > 0]
+                full = [u for u in holders if covered[u.id] == 1.0]
                 if len(holders) > 1 and full and "date" not in strict:  # a notice has many dates: never guess one
                     order = {t.name: i for i, (t, _) in enumerate(ranked) if t.is_unit}
                     best = min(full, key=lambda u: order.get(u.id, len(order)))
@@ -456,9 +457,8 @@ class Turn:
                 return dated[0]
             if len(holders) == 1:
                 return holders[0]
-            fields = {"phone": "phone", "fax": "fax", "email": "email"}
-            if holders and set(strict) <= fields.keys() and all(u.contact is not None for u in holders):
-                values = {tuple(getattr(u.contact, fields[k]) for k in strict) for u in holders}
+            if holders and set(strict) <= {"phone", "fax", "email"} and all(u.contact is not None for u in holders):
+                values = {tuple(getattr(u.contact, k) for k in strict) for u in holders}
                 if len(values) == 1:  # one office line shared by every person named: whoever is asked, it is this
                     return holders[0]
             deadlines = [u for u in holders if u.deadline is not None]

@@ -8,7 +8,7 @@ message may hold several questions; each is answered in order (see bot.core.deci
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.core.compose import Composer, fill
@@ -55,7 +55,7 @@ class Engine:
         """Index `knowledge` (from `cache` when it holds this version); dates count in `zone`."""
         self.zone = zone or ZoneInfo(DEFAULT_TZ)
         self.cache = cache
-        self._index = Index(knowledge, cache)
+        self._index = self._settled(Index(knowledge, cache))
 
     # -- snapshot -----------------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class Engine:
 
     def swap(self, knowledge: Knowledge) -> None:
         """Build the new index fully, then replace the old one in one assignment."""
-        self._index = Index(knowledge, self.cache)
+        self._index = self._settled(Index(knowledge, self.cache))
 
     def counts(self) -> dict[str, int]:
         """Sizes of the snapshot, for health checks and staff."""
@@ -146,24 +146,26 @@ class Engine:
 
     def respond(self, incoming: Incoming, now: datetime, context: Context | None = None) -> tuple[Reply, Context]:
         """The reply to a message and the conversation's next context; pure, never raises on odd text."""
-        index = self._index  # one snapshot for the whole answer, even if a reload swaps meanwhile
-        if index.suggested is None:
-            self._settle_suggestions(index, now)
-        return self._respond(index, incoming, now, context)
+        return self._respond(self._index, incoming, now, context)  # one snapshot, even if a reload swaps meanwhile
 
-    def _settle_suggestions(self, index: Index, now: datetime) -> None:
-        """Keep only the staff's suggestions this knowledge really answers, once per snapshot.
+    def _settled(self, index: Index) -> Index:
+        """The index with its suggestions settled: staff's that this knowledge really answers, then the
+        notice's own questions, worked out once while the snapshot is built, never on an answer.
 
         A suggestion the bot then declines ("观摩项目有哪些" beside a notice without projects) is
-        worse than none; the notice's own questions take the free places.
+        worse than none. Asked as of the newest notice's date, so the result does not depend on the clock.
         """
         index.suggested = []  # the answers given while checking offer nothing
+        newest = index.documents_newest_first[0] if index.documents_newest_first else None
+        day = (newest.date or date(newest.year or 2000, 1, 1)) if newest else date(2000, 1, 1)
+        when = datetime.combine(day, time(12), self.zone)
         kept = []
         for q in index.knowledge.suggestions:
-            reply = self._respond(index, Incoming(q), now, None)[0]
+            reply = self._respond(index, Incoming(q), when, None)[0]
             if reply.sources and not reply.fallback:  # answered from the notice, not by the help text
                 kept.append(q)
         index.suggested = notice_suggestions(index, kept)
+        return index
 
     def _respond(self, index: Index, incoming: Incoming, now: datetime, context: Context | None) -> tuple[Reply, Context]:
         ctx = context or Context()

@@ -99,7 +99,7 @@ class Index:
         self.outline = Outline(knowledge)
         self.topics = {doc.id: self._topics(doc.id) for doc in knowledge.documents.values()}
         self.suggestion_units: dict[str, str] | None = None  # filled on first use by bot.core.rank
-        self.suggested: list[str] | None = None  # the same
+        self.suggested: list[str] | None = None  # settled by the Engine that builds this snapshot
         self._sentence_grams: dict[str, frozenset[str]] = {}  # knowledge sentences only: bounded by the knowledge
         self.titles = {u.id: self.normalize(u.title).replace(" ", "") for u in knowledge.units.values()}
         self.titles.update({f"title:{d.id}": self.normalize(d.title).replace(" ", "") for d in knowledge.documents.values()})

@@ -9,7 +9,6 @@ from bot.core.entities import Entity
 from bot.core.index import Index
 from bot.core.model import Document, Target, Unit
 
-THRESHOLD = 0.34  # below this the best match is a guess: say so instead (and never suggest it)
 ENTITY_BONUS = 0.1  # naming a project or company of a table is strong evidence the table is meant
 TITLE_BONUS = 0.03  # per character: naming a part by its short title ("公开方式") is evidence for it
 OLDER_PENALTY = 0.04  # per newer document: an unqualified question is about the latest campaign
@@ -130,17 +129,15 @@ def suggestion_units(index: Index) -> dict[str, str]:
     for q in k.suggestions:
         analysis = index.analyze(q)
         ranked = resolve(index, index.search(analysis), docs, analysis.entities, analysis.normalized)
-        if ranked and ranked[0][0].is_unit and ranked[0][1] >= THRESHOLD:
+        if ranked and ranked[0][0].is_unit:
             found[q] = ranked[0][0].name
     index.suggestion_units = found
     return found
 
 
 def standing_suggestions(index: Index) -> list[str]:
-    """The questions offered after a fallback (settled by the engine once per snapshot; see Engine)."""
-    if index.suggested is not None:
-        return index.suggested
-    return notice_suggestions(index, [q for q in index.knowledge.suggestions if q in suggestion_units(index)])
+    """The questions offered after a fallback: settled by the Engine when it builds the snapshot."""
+    return index.suggested if index.suggested is not None else list(index.knowledge.suggestions)
 
 
 def notice_suggestions(index: Index, kept: list[str]) -> list[str]:

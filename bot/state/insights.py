@@ -15,6 +15,23 @@ from bot.state.store import Store, _dt, _ts
 # How staff call the channels and the reminder outcomes, in the console and on the command line alike.
 CHANNEL_NAMES = {"telegram": "Telegram", "wechat": "微信公众号", "wecom": "企业微信", "web": "网页", "cli": "命令行"}
 REMINDER_NAMES = {"sent": "已发送", "failed": "发送失败", "undeliverable": "无法送达", "skipped": "已跳过", "pending": "发送中"}
+# A planned reminder is a stored outcome or one of these states (bot.state.reminders.schedule).
+PLAN_NAMES = {
+    **REMINDER_NAMES,
+    "due": "到期待发",
+    "planned": "计划中",
+    "superseded": "被更近的提醒取代",
+    "before-subscription": "订阅之前（不发）",
+    "expired": "已过截止日",
+}
+# The counters of one sending run (bot.state.reminders.SendReport).
+SEND_NAMES = {
+    **{k: REMINDER_NAMES[k] for k in ("sent", "failed", "undeliverable", "skipped")},
+    "blocked": "对方已退订或拉黑",
+    "retried": "重试",
+    "deferred": "额度用完、次日再发",
+    "waiting": "渠道未开通、暂缓",
+}
 
 
 def pct(part: int, whole: int) -> str:

@@ -8,23 +8,11 @@ from aiohttp import web
 
 from bot.channels.admin import render as r
 from bot.channels.admin.base import Console, csrf, form_value, moment
-from bot.state.insights import CHANNEL_NAMES
+from bot.state.insights import CHANNEL_NAMES, PLAN_NAMES
 from bot.state.reminders import schedule
 
 MAX_TEXT = 2000  # characters of one broadcast
 WECHAT_BYTES = 2048  # a WeChat text message is cut here
-STATUS_NAMES = {
-    "sent": "已发送",
-    "failed": "发送失败",
-    "undeliverable": "无法送达",
-    "skipped": "已跳过",
-    "pending": "发送中",
-    "due": "到期待发",
-    "planned": "计划中",
-    "superseded": "被更近的提醒取代",
-    "before-subscription": "订阅之前（不发）",
-    "expired": "已过截止日",
-}
 MAX_PLAN_ROWS = 500
 
 
@@ -148,7 +136,7 @@ async def reminders(c: Console, request: web.Request) -> web.StreamResponse:
     rows = [
         (
             p.send_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            STATUS_NAMES.get(p.status, p.status),
+            PLAN_NAMES.get(p.status, p.status),
             f"{what.get(p.deadline_id, p.deadline_id)}（{p.for_date.isoformat()}）",
             "当天" if p.offset == 0 else f"提前 {p.offset} 天",
             CHANNEL_NAMES.get(p.channel, p.channel),
@@ -156,7 +144,7 @@ async def reminders(c: Console, request: web.Request) -> web.StreamResponse:
         )
         for p in plan[:MAX_PLAN_ROWS]
     ]
-    summary = "，".join(f"{STATUS_NAMES.get(k, k)} {v}" for k, v in sorted(counts.items())) or "没有订阅者或截止日期"
+    summary = "，".join(f"{PLAN_NAMES.get(k, k)} {v}" for k, v in sorted(counts.items())) or "没有订阅者或截止日期"
     samples = "".join(
         f'<article class="card"><h3>{r.esc(d.what)}（{d.date.isoformat()}）</h3><pre class="reply">{r.esc(services.engine.render_reminder(d, at))}</pre></article>'
         for d in deadlines
